@@ -1,0 +1,3 @@
+from .seg import SemSegMetric, confusion_matrix, format_iou_table, iou_from_confusion
+
+__all__ = ['SemSegMetric', 'confusion_matrix', 'iou_from_confusion', 'format_iou_table']

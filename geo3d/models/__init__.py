@@ -1,0 +1,2 @@
+"""Models; importing this package registers every model in geo3d's MODELS registry."""
+from . import backbones, data_preprocessors, heads, segmentors  # noqa: F401

@@ -1,0 +1,3 @@
+from .seg_head import LinearSegHead
+
+__all__ = ['LinearSegHead']

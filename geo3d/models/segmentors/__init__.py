@@ -1,0 +1,3 @@
+from .point_segmentor import PointSegmentor
+
+__all__ = ['PointSegmentor']

@@ -1,0 +1,3 @@
+from .point import PointDataPreprocessor
+
+__all__ = ['PointDataPreprocessor']

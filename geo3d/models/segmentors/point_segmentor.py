@@ -1,0 +1,97 @@
+"""Supervised point-cloud semantic segmentation: backbone + per-voxel head + cross-entropy."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from geo3d.registry import MODELS
+from geo3d.structures import PointBatch
+
+
+def split_by_offset(x: Tensor, offset: Tensor) -> list[Tensor]:
+    """(N, ...) rows -> list of per-sample tensors along the cumulative ends ``offset`` (B,)."""
+    counts = torch.diff(offset, prepend=offset.new_zeros(1)).tolist()
+    return list(torch.split(x, counts, dim=0))
+
+
+@MODELS.register_module()
+class PointSegmentor(BaseModel):
+    """Semantic segmentation of voxelized point clouds.
+
+    The backbone returns a list of levels (coarsest to finest); the head classifies the finest
+    level's features, whose rows align with the input voxels.
+
+    Inputs (a :class:`PointBatch`): ``feat`` (N, C_in), ``grid_coord`` (N, 3), extras
+    ``segment`` (N,) labels of the voxels (training) and, for evaluation on the original
+    points, ``inverse`` (N_orig,) and ``origin_segment`` (N_orig,) with ``origin_offset`` (B,).
+
+    Args:
+        backbone: config of the backbone (e.g. ``SpUNet``); must expose ``out_channels``.
+        num_classes: K.
+        head: config of the head; ``in_channels``/``num_classes`` are filled in.
+        ignore_index: label that is excluded from the loss.
+        label_smoothing: cross-entropy label smoothing.
+    """
+
+    def __init__(self, backbone: dict, num_classes: int, head: dict | None = None,
+                 ignore_index: int = -1, label_smoothing: float = 0.0,
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='PointDataPreprocessor'),
+                         init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        head = dict(head or dict(type='LinearSegHead'))
+        head.setdefault('in_channels', list(self.backbone.out_channels)[-1])
+        head.setdefault('num_classes', num_classes)
+        self.head = MODELS.build(head)
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def logits(self, points: PointBatch) -> Tensor:
+        """(N, K) per-voxel class logits."""
+        levels = self.backbone(points)
+        return self.head(levels[-1].feat)
+
+    def forward(self, inputs: PointBatch, data_samples: Any = None,
+                mode: str = 'tensor') -> Any:
+        logits = self.logits(inputs)
+        if mode == 'tensor':
+            return logits
+        if mode == 'loss':
+            target = inputs['segment'].long()
+            return {'loss_seg': F.cross_entropy(logits, target, ignore_index=self.ignore_index,
+                                                label_smoothing=self.label_smoothing)}
+        if mode == 'predict':
+            return self.predict(inputs, logits)
+        raise ValueError(f'unknown mode {mode!r}')
+
+    @torch.no_grad()
+    def predict(self, inputs: PointBatch, logits: Tensor) -> list[dict[str, Any]]:
+        """Per-sample predictions on the original points when the batch carries ``inverse``.
+
+        Returns one dict per sample: ``pred`` (n,) int64, ``gt`` (n,) int64 (if labels are
+        present), ``logits`` is not kept (memory); ``name`` from the sample's meta.
+        """
+        pred = logits.argmax(1)
+        if 'inverse' in inputs:
+            point_pred = pred[inputs['inverse']]
+            preds = split_by_offset(point_pred, inputs['origin_offset'])
+            gts = split_by_offset(inputs['origin_segment'], inputs['origin_offset']) \
+                if 'origin_segment' in inputs else [None] * len(preds)
+        else:
+            preds = split_by_offset(pred, inputs.offset)
+            gts = split_by_offset(inputs['segment'], inputs.offset) \
+                if 'segment' in inputs else [None] * len(preds)
+        out = []
+        for i, (p, g) in enumerate(zip(preds, gts)):
+            d: dict[str, Any] = {'pred': p.cpu()}
+            if g is not None:
+                d['gt'] = g.long().cpu()
+            meta = inputs.meta[i] if i < len(inputs.meta) else {}
+            d['name'] = meta.get('name', str(i))
+            out.append(d)
+        return out

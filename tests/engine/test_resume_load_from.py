@@ -1,0 +1,170 @@
+"""--resume and load_from through tools/train.py on torch >= 2.6 (weights_only default)."""
+import importlib.util
+import json
+import os
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from torch import nn
+from torch.utils.data import Dataset
+
+from geo3d.registry import DATASETS, HOOKS, MODELS
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@MODELS.register_module(force=True)
+class ToyResumeModel(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        x = self.net(inputs)
+        if mode == 'loss':
+            return {'loss': nn.functional.cross_entropy(x, labels)}
+        return x
+
+
+@DATASETS.register_module(force=True)
+class ToyResumeDataset(Dataset):
+    def __len__(self):
+        return 32
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        x = torch.randn(4, generator=g)
+        return {'inputs': x, 'labels': int(x.sum() > 0)}
+
+
+@HOOKS.register_module(force=True)
+class RecordStateHook(Hook):
+    """Writes the state the runner starts training from to work_dir/start_state.json."""
+
+    def before_train(self, runner):
+        opt = runner.optim_wrapper.optimizer
+        bufs = [s.get('momentum_buffer') for s in opt.state.values()]
+        hub = runner.message_hub
+        lr_hist = hub.log_scalars['train/lr'].data[0].tolist() if 'train/lr' in hub.log_scalars else []
+        state = {
+            'epoch': runner.epoch, 'iter': runner.iter,
+            'lr': opt.param_groups[0]['lr'],
+            'scheduler_last_step': [s.last_step for s in runner.param_schedulers],
+            'momentum_norm': float(sum(b.norm() for b in bufs if b is not None)) if bufs else 0.0,
+            'lr_history_len': len(lr_hist),
+            'weight_sum': float(sum(p.detach().sum() for p in runner.model.parameters())),
+        }
+        with open(osp.join(runner.work_dir, 'start_state.json'), 'w') as f:
+            json.dump(state, f)
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+@HOOKS.register_module(force=True)
+class CrashAfterEpochHook(Hook):
+    """Kills training after an epoch's checkpoint is written (runs after CheckpointHook)."""
+    priority = 'LOWEST'
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner):
+        if runner.epoch + 1 == self.epoch:   # runner.epoch counts finished epochs after this hook
+            raise SimulatedCrash(f'crash after epoch {self.epoch}')
+
+
+def _write_config(path):
+    path.write_text(f"""
+_base_ = [{osp.join(ROOT, 'configs/_base_/default_runtime.py')!r}]
+model = dict(type='ToyResumeModel')
+train_dataloader = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
+                        collate_fn=dict(type='default_collate'), dataset=dict(type='ToyResumeDataset'))
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=3)
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+param_scheduler = [dict(type='MultiStepLR', milestones=[1, 2], gamma=0.5, by_epoch=True)]
+custom_hooks = [dict(type='RecordStateHook')]
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1))
+randomness = dict(seed=123)
+""")
+    return str(path)
+
+
+def _final_weights(work_dir, epoch):
+    ck = torch.load(osp.join(work_dir, f'epoch_{epoch}.pth'), weights_only=False)
+    return ck['state_dict']
+
+
+def _start(work_dir):
+    with open(osp.join(work_dir, 'start_state.json')) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    train = _load_tool('train')
+    tmp = tmp_path_factory.mktemp('resume')
+    cfg = _write_config(tmp / 'toy.py')
+    straight = str(tmp / 'straight')
+    assert train.main([cfg, '--work-dir', straight]) == 0
+    split = str(tmp / 'split')
+    crash_cfg = tmp / 'toy_crash.py'
+    crash_cfg.write_text("_base_ = ['./toy.py']\n"
+                         "custom_hooks = [dict(type='RecordStateHook'), "
+                         "dict(type='CrashAfterEpochHook', epoch=2)]\n")
+    with pytest.raises(SimulatedCrash):
+        train.main([str(crash_cfg), '--work-dir', split])
+    assert not osp.exists(osp.join(split, 'epoch_3.pth'))
+    first_start = _start(split)
+    assert train.main([cfg, '--work-dir', split, '--resume']) == 0
+    return dict(train=train, cfg=cfg, straight=straight, split=split, tmp=tmp,
+                first_start=first_start)
+
+
+def test_torch_default_is_weights_only(runs):
+    """The situation geo3d must handle: plain torch.load refuses mmengine's checkpoints."""
+    with pytest.raises(Exception):
+        torch.load(osp.join(runs['split'], 'epoch_2.pth'))
+
+
+def test_resume_continues_at_right_epoch_with_state(runs):
+    first, resumed = runs['first_start'], _start(runs['split'])
+    assert first['epoch'] == 0 and first['iter'] == 0
+    assert resumed['epoch'] == 2 and resumed['iter'] == 2 * 4   # 32 samples / batch 8
+    assert resumed['scheduler_last_step'] == [2]
+    assert resumed['lr'] == pytest.approx(0.1 * 0.5 * 0.5)
+    assert resumed['momentum_norm'] > 0        # optimizer state came back
+    assert resumed['lr_history_len'] == 8      # message hub history came back
+
+
+def test_resumed_run_equals_uninterrupted_run(runs):
+    a = _final_weights(runs['straight'], 3)
+    b = _final_weights(runs['split'], 3)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+    # and it is not trivially equal to the epoch-2 weights
+    c = _final_weights(runs['split'], 2)
+    assert any(not torch.allclose(a[k], c[k]) for k in a)
+
+
+def test_load_from_full_training_checkpoint(runs):
+    ckpt = osp.join(runs['split'], 'epoch_2.pth')
+    wd = str(runs['tmp'] / 'finetune')
+    assert runs['train'].main([runs['cfg'], '--work-dir', wd, '--cfg-options',
+                               f'load_from={ckpt}', 'train_cfg.max_epochs=1']) == 0
+    start = _start(wd)
+    expected = sum(float(v.sum()) for v in _final_weights(runs['split'], 2).values())
+    assert start['epoch'] == 0 and start['iter'] == 0
+    assert start['weight_sum'] == pytest.approx(expected, rel=1e-6)
+    assert start['momentum_norm'] == 0          # load_from loads weights only, not the optimizer
