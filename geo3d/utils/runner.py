@@ -39,15 +39,33 @@ def load_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    # NCCL needs CUDA: use gloo for distributed runs on CPU machines.
-    if not torch.cuda.is_available():
-        env = cfg.get('env_cfg', {}) or {}
-        dist_cfg = dict(env.get('dist_cfg', {}) or {})
-        if dist_cfg.get('backend', 'nccl') == 'nccl':
-            dist_cfg['backend'] = 'gloo'
-            env['dist_cfg'] = dist_cfg
-            cfg.env_cfg = env
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        setup_cpu_distributed(cfg)
     return cfg
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Distributed training without CUDA (gloo), which mmengine 0.10.7 does not do by itself.
+
+    Its pytorch launcher calls ``torch.cuda.set_device`` and its DDP wrapper passes
+    ``device_ids=[LOCAL_RANK]``; both fail on CPU. So the gloo process group is initialised here
+    (mmengine then finds it initialised) and DDP is built without device ids.
+    """
+    import torch.distributed as dist
+    env = cfg.get('env_cfg', {}) or {}
+    dist_cfg = dict(env.get('dist_cfg', {}) or {})
+    dist_cfg['backend'] = 'gloo'
+    env['dist_cfg'] = dist_cfg
+    cfg.env_cfg = env
+    if not dist.is_initialized():
+        kwargs = {k: v for k, v in dist_cfg.items() if k != 'backend'}
+        dist.init_process_group(backend='gloo', **kwargs)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None            # CPU modules take no device ids
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = wrapper
 
 
 def enable_amp(cfg: Config) -> None:
