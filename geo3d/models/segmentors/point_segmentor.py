@@ -40,8 +40,11 @@ class PointSegmentor(BaseModel):
     def __init__(self, backbone: dict, num_classes: int, head: dict | None = None,
                  ignore_index: int = -1, label_smoothing: float = 0.0,
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
-        super().__init__(data_preprocessor=data_preprocessor or dict(type='PointDataPreprocessor'),
-                         init_cfg=init_cfg)
+        # built here from geo3d's registry: BaseModel would look in mmengine's root registry,
+        # which only sees geo3d modules inside a runner with default_scope='geo3d'
+        if data_preprocessor is None or isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor or dict(type='PointDataPreprocessor'))
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         head = dict(head or dict(type='LinearSegHead'))
         head.setdefault('in_channels', list(self.backbone.out_channels)[-1])
