@@ -71,7 +71,8 @@ class PointBatch:
             raise ValueError(f'feat has {self.feat.shape[0]} rows, coord has {n}')
         if self.grid_coord is not None and self.grid_coord.shape != (n, 3):
             raise ValueError(f'grid_coord must be ({n}, 3), got {tuple(self.grid_coord.shape)}')
-        if self.offset.ndim != 1 or (self.offset.numel() and int(self.offset[-1]) != n):
+        last = int(self.offset[-1]) if self.offset.ndim == 1 and self.offset.numel() else 0
+        if self.offset.ndim != 1 or last != n:
             raise ValueError(f'offset must be (B,) cumulative ends ending at N={n}, '
                              f'got {self.offset.tolist()}')
 
@@ -201,8 +202,10 @@ class PointBatch:
 
         ``mean`` averages coord, feat and float extras per voxel and takes integer extras
         (labels) from the voxel's first point; ``random``/``first`` keep one point per voxel.
-        Returns the voxelized batch (with ``inverse`` (N,) mapping every input row to its voxel)
-        and the raw :class:`GridSampleResult`.
+        Returns the voxelized batch and the raw :class:`GridSampleResult`. The batch carries
+        ``inverse`` and ``origin_offset``: the input rows are its original points (N,), unless
+        the input already had an ``inverse``; then the maps are composed, ``origin_*`` fields
+        are kept, and ``inverse`` (N_orig,) still maps the original points to the new rows.
         """
         res = grid_sample(self.coord, grid_size, self.batch, mode=mode, generator=generator)
 
@@ -221,7 +224,16 @@ class PointBatch:
         extras = {k: take(v) for k, v in self.extras.items()
                   if isinstance(v, Tensor) and v.shape[:1] == (n,)
                   and not k.startswith(ORIGIN_PREFIX) and k not in INDEX_KEYS}
-        extras['inverse'] = res.inverse
+        if 'inverse' in self.extras:
+            # Already voxelized: keep the original points and compose the maps so that
+            # ``inverse`` still goes from the ORIGINAL points to the new rows.
+            extras.update({k: v for k, v in self.extras.items() if k.startswith(ORIGIN_PREFIX)})
+            extras['inverse'] = res.inverse[self.extras['inverse']]
+            extras.setdefault('origin_offset', self.offset)
+        else:
+            # This batch's rows become the original points.
+            extras['inverse'] = res.inverse
+            extras['origin_offset'] = self.offset
         out = PointBatch(coord=take(self.coord), feat=take(self.feat),
                          offset=batch_to_offset(res.batch, self.batch_size),
                          grid_coord=res.grid_coord, grid_size=grid_size, extras=extras,
