@@ -1,0 +1,6 @@
+"""Datasets, transforms and collate functions (registered in DATASETS/TRANSFORMS/FUNCTIONS)."""
+from . import transforms  # noqa: F401
+from .collate import point_collate
+from .scannet import ScanNetDataset
+
+__all__ = ['ScanNetDataset', 'point_collate', 'transforms']
