@@ -108,7 +108,7 @@ class ScanNetDataset(Dataset):
     # ------------------------------------------------------------------ loading
     def _load(self, scene: str, field: str, shape: tuple[int | None, ...],
               kinds: str) -> np.ndarray:
-        """Load ``field``.npy, checking its shape (None = any) and dtype kind (``'f'``, ``'iu'``)."""
+        """``field``.npy, checked for its shape (None = any) and dtype kind (``'f'``, ``'iu'``)."""
         path = os.path.join(self.scene_dir(scene), f'{field}.npy')
         if not os.path.isfile(path):
             raise ScanNetDataError(f'missing file {path!r}')
