@@ -20,6 +20,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from geo3d.registry import DATASETS
+from geo3d.utils.errors import DataNotFoundError
 
 from .scannet_constants import IGNORE_INDEX, LABEL_SETS
 from .transforms.point import build_pipeline
@@ -79,15 +80,15 @@ class ScanNetDataset(Dataset):
     def _read_splits(self) -> list[tuple[str, str]]:
         split_dir = os.path.join(self.data_root, 'splits')
         if not os.path.isdir(split_dir):
-            raise FileNotFoundError(f'no processed ScanNet at {self.data_root!r} (missing '
+            raise DataNotFoundError(f'no processed ScanNet at {self.data_root!r} (missing '
                                     f'{split_dir!r}): {CONVERT_HINT}')
         scenes: list[tuple[str, str]] = []
         for split in self.splits:
             path = os.path.join(split_dir, f'{split}.txt')
             if not os.path.isfile(path):
                 have = sorted(f[:-4] for f in os.listdir(split_dir) if f.endswith('.txt'))
-                raise FileNotFoundError(f'split file {path!r} does not exist (splits there: '
-                                        f'{have})')
+                raise DataNotFoundError(f'split file {path!r} does not exist (splits there: '
+                                        f'{have}): {CONVERT_HINT}')
             with open(path) as f:
                 ids = [line.strip() for line in f if line.strip()]
             if not ids:
