@@ -1,0 +1,3 @@
+from .spunet import SpUNet
+
+__all__ = ["SpUNet"]
