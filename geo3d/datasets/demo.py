@@ -14,6 +14,7 @@ coordinates are ``inverse(axisAlignment) @ aligned``. Same seed -> byte-identica
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -205,71 +206,97 @@ def _cyl(cx: float, cy: float, z0: float, r: float, h: float, color: Any = None,
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _quad_faces(nu: int, nv: int, wrap: bool = False) -> np.ndarray:
+    """(m, 3) int64 triangles of an nu x nv vertex lattice (index i * nv + j); ``wrap`` closes
+    the i direction (cylinders). Winding: (i, j) -> (i + 1, j) -> (i + 1, j + 1)."""
+    ni = nu if wrap else nu - 1
+    i, j = np.meshgrid(np.arange(ni), np.arange(nv - 1), indexing='ij')
+    i, j = i.ravel(), j.ravel()
+    i1 = (i + 1) % nu
+    p00, p10, p11, p01 = i * nv + j, i1 * nv + j, i1 * nv + j + 1, i * nv + j + 1
+    faces = np.concatenate([np.stack([p00, p10, p11], 1), np.stack([p00, p11, p01], 1)])
+    faces.setflags(write=False)
+    return faces
+
+
+@functools.lru_cache(maxsize=None)
+def _lattice(nu: int, nv: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lattice parameters a, b in [0, 1] (flattened, i-major) and jitter masks (interior)."""
+    a = np.repeat(np.arange(nu) / (nu - 1), nv)
+    b = np.tile(np.arange(nv) / (nv - 1), nu)
+    ma = ((a > 0) & (a < 1)) / (nu - 1)
+    mb = ((b > 0) & (b < 1)) / (nv - 1)
+    for x in (a, b, ma, mb):
+        x.setflags(write=False)
+    return a, b, ma, mb
+
+
+@functools.lru_cache(maxsize=None)
+def _disk_faces(nt: int, nr: int) -> np.ndarray:
+    k = np.arange(nt)
+    parts = [np.stack([np.zeros(nt, np.int64), 1 + k, 1 + (k + 1) % nt], 1)]
+    for q in range(nr - 1):
+        a0, a1 = 1 + q * nt, 1 + (q + 1) * nt
+        parts.append(np.stack([a0 + k, a1 + k, a1 + (k + 1) % nt], 1))
+        parts.append(np.stack([a0 + k, a1 + (k + 1) % nt, a0 + (k + 1) % nt], 1))
+    faces = np.concatenate(parts)
+    faces.setflags(write=False)
+    return faces
+
+
 def _tessellate(prim: _Prim, h: float, rng: np.random.Generator
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Subdivide a primitive at spacing ~h.
+    """Subdivide a primitive at spacing ~h (interior vertices jittered by up to 0.3 spacing).
 
     Returns:
-        vertices (n, 3) float64, faces (m, 3) int64 (local indices), normals (n, 3).
+        vertices (n, 3) float64, faces (m, 3) int64 (local indices), normals (n, 3) or (3,).
     """
     if prim.kind == 'grid':
         o, u, v = prim.p
-        lu, lv = np.linalg.norm(u), np.linalg.norm(v)
+        ux, uy, uz = u
+        vx, vy, vz = v
+        lu, lv = math.sqrt(ux * ux + uy * uy + uz * uz), math.sqrt(vx * vx + vy * vy + vz * vz)
         nu, nv = max(2, int(math.ceil(lu / h)) + 1), max(2, int(math.ceil(lv / h)) + 1)
-        a = np.linspace(0.0, 1.0, nu)[:, None] + np.zeros((1, nv))
-        b = np.linspace(0.0, 1.0, nv)[None, :] + np.zeros((nu, 1))
-        # in-plane jitter of interior vertices so the mesh is not a perfect lattice
-        a[1:-1, :] += rng.uniform(-0.3, 0.3, (nu - 2, nv)) / (nu - 1)
-        b[:, 1:-1] += rng.uniform(-0.3, 0.3, (nu, nv - 2)) / (nv - 1)
-        n = np.cross(u, v)
-        n = n / max(np.linalg.norm(n), 1e-12)
-        pts = o + a.reshape(-1, 1) * u + b.reshape(-1, 1) * v
+        a, b, ma, mb = _lattice(nu, nv)
+        jit = rng.uniform(-0.3, 0.3, (2, nu * nv))
+        a = a + jit[0] * ma
+        b = b + jit[1] * mb
+        n = _v(uy * vz - uz * vy, uz * vx - ux * vz, ux * vy - uy * vx)
+        n /= max(math.sqrt(float(n @ n)), 1e-12)
+        pts = o + a[:, None] * u + b[:, None] * v
         if prim.wave is not None:
             amp, period, phase = prim.wave
-            pts = pts + (amp * np.sin(2 * math.pi * a.reshape(-1, 1) * lu / period + phase)) * n
-        i, j = np.meshgrid(np.arange(nu - 1), np.arange(nv - 1), indexing='ij')
-        i, j = i.ravel(), j.ravel()
-        p00, p10, p11, p01 = i * nv + j, (i + 1) * nv + j, (i + 1) * nv + j + 1, i * nv + j + 1
-        faces = np.concatenate([np.stack([p00, p10, p11], 1), np.stack([p00, p11, p01], 1)])
-        return pts, faces, np.broadcast_to(n, pts.shape)
+            pts += (amp * np.sin(2 * math.pi * a * lu / period + phase))[:, None] * n
+        return pts, _quad_faces(nu, nv), n
     c, (r, hh, flag) = prim.p
     if prim.kind == 'cyl':
         nt = max(8, int(math.ceil(2 * math.pi * r / h)))
         nz = max(2, int(math.ceil(hh / h)) + 1)
-        th = np.linspace(0, 2 * math.pi, nt, endpoint=False)[:, None] + np.zeros((1, nz))
-        z = np.linspace(0, hh, nz)[None, :] + np.zeros((nt, 1))
-        z[:, 1:-1] += rng.uniform(-0.3, 0.3, (nt, nz - 2)) * hh / (nz - 1)
-        radial = np.stack([np.cos(th), np.sin(th), np.zeros_like(th)], -1).reshape(-1, 3)
-        pts = c + r * radial + np.stack([0 * z, 0 * z, z], -1).reshape(-1, 3)
-        i, j = np.meshgrid(np.arange(nt), np.arange(nz - 1), indexing='ij')
-        i, j = i.ravel(), j.ravel()
-        i1 = (i + 1) % nt
-        p00, p10, p11, p01 = i * nz + j, i1 * nz + j, i1 * nz + j + 1, i * nz + j + 1
-        faces = np.concatenate([np.stack([p00, p10, p11], 1), np.stack([p00, p11, p01], 1)])
+        a, b, _, mb = _lattice(nt + 1, nz)     # a: one extra column, dropped (wraps)
+        a, b, mb = a[:nt * nz], b[:nt * nz], mb[:nt * nz]
+        z = (b + rng.uniform(-0.3, 0.3, nt * nz) * mb) * hh
+        th = a * (2 * math.pi)                  # a = i / nt
+        radial = np.stack([np.cos(th), np.sin(th), np.zeros_like(th)], -1)
+        pts = c + r * radial
+        pts[:, 2] += z
+        faces = _quad_faces(nt, nz, wrap=True)
         if flag:  # inward-facing side
-            faces = faces[:, ::-1]
-            radial = -radial
+            return pts, faces[:, ::-1], -radial
         return pts, faces, radial
     # disk: centre vertex + rings
-    up = hh > 0
     nt = max(8, int(math.ceil(2 * math.pi * r / h)))
     nr = max(1, int(math.ceil(r / h)))
-    rad = (np.arange(1, nr + 1) / nr)[:, None] * r
-    th = np.linspace(0, 2 * math.pi, nt, endpoint=False)[None, :]
-    ring = np.stack([rad * np.cos(th), rad * np.sin(th), 0 * rad * th], -1).reshape(-1, 3)
-    pts = np.concatenate([c[None], c + ring])
-    k = np.arange(nt)
-    fan = np.stack([np.zeros(nt, np.int64), 1 + k, 1 + (k + 1) % nt], 1)
-    quads = []
-    for q in range(nr - 1):
-        a0, a1 = 1 + q * nt, 1 + (q + 1) * nt
-        quads.append(np.stack([a0 + k, a1 + k, a1 + (k + 1) % nt], 1))
-        quads.append(np.stack([a0 + k, a1 + (k + 1) % nt, a0 + (k + 1) % nt], 1))
-    faces = np.concatenate([fan] + quads) if quads else fan
-    n = _v(0, 0, 1.0 if up else -1.0)
-    if not up:
-        faces = faces[:, ::-1]
-    return pts, faces, np.broadcast_to(n, pts.shape)
+    rad = np.repeat(np.arange(1, nr + 1) / nr * r, nt)
+    th = np.tile(np.arange(nt) * (2 * math.pi / nt), nr)
+    pts = np.empty((nt * nr + 1, 3))
+    pts[0] = c
+    pts[1:, 0] = c[0] + rad * np.cos(th)
+    pts[1:, 1] = c[1] + rad * np.sin(th)
+    pts[1:, 2] = c[2]
+    if hh > 0:
+        return pts, _disk_faces(nt, nr), _v(0, 0, 1)
+    return pts, _disk_faces(nt, nr)[:, ::-1], _v(0, 0, -1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1237,7 +1264,7 @@ def _tessellate_scene(L: _Layout, h: float, rng: np.random.Generator
             v, f, n = _tessellate(prim, h, rng)
             vs.append(v)
             fs.append(f + off)
-            ns.append(n)
+            ns.append(np.broadcast_to(n, v.shape))
             oid.append(np.full(len(v), k, np.int64))
             pid.append(np.full(len(v), pk, np.int64))
             base = obj.color if prim.color is None else prim.color
@@ -1323,14 +1350,15 @@ def make_demo_scene(seed: int | Sequence[int], points: int = 30000, kind: str | 
     tess_seed = int(rng.integers(2 ** 31))
     area = sum(p.area() for o in L.objs for p in o.prims)
     h = math.sqrt(area / (points * 1.15))
-    for _ in range(3):  # adjust spacing so that the *visible* vertex count is near `points`
+    for it in range(4):  # correct the spacing so the *visible* vertex count is near `points`
         trng = np.random.default_rng(tess_seed)
         verts, faces, normals, oid, pid, base = _tessellate_scene(L, h, trng)
         keep = _visible_mask(L, verts, oid, holes)
         n_vis = int(keep.sum())
-        if abs(n_vis - points) <= 0.08 * points:
+        if it == 3 or abs(n_vis - points) <= 0.06 * points:
             break
-        h *= math.sqrt(n_vis / points)
+        # small primitives have a minimum vertex count, so over-correct a little when too many
+        h *= (n_vis / points) ** (0.5 if n_vis < points else 0.75)
 
     # drop hidden vertices and faces touching them
     new_index = np.cumsum(keep) - 1
