@@ -230,7 +230,8 @@ def _vertex_element(ply: PlyData, path: Path, scene_id: str, props: Sequence[str
     have = v.dtype.names or ()
     missing = [p for p in props if p not in have]
     if missing:
-        raise SceneError(scene_id, path, f'PLY vertex lacks properties {missing} (has {list(have)})')
+        raise SceneError(scene_id, path,
+                         f'PLY vertex lacks properties {missing} (has {list(have)})')
     return v
 
 
@@ -422,7 +423,8 @@ def scannet200_index(raw_id: np.ndarray) -> np.ndarray:
 
 def derive_labels(seg_indices: np.ndarray, seg_groups: list[dict[str, Any]],
                   label_map: dict[str, tuple[int, int]], scene_id: str = '',
-                  agg_path: str | os.PathLike[str] = '') -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  agg_path: str | os.PathLike[str] = ''
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-vertex labels from segments, aggregation groups and the tsv label map.
 
     A vertex takes the group containing its segment (when a segment is listed in several

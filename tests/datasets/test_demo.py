@@ -94,7 +94,8 @@ def test_fast_writer_matches_plyfile(tmp_path: Path) -> None:
     color = rng.integers(0, 256, (20, 3)).astype(np.uint8)
     faces = rng.integers(0, 20, (15, 3))
     label = rng.integers(0, 41, 20)
-    write_ply_mesh(tmp_path / 'fast.ply', coord, color, faces, label=label, comment='MLIB generated')
+    write_ply_mesh(tmp_path / 'fast.ply', coord, color, faces, label=label,
+                   comment='MLIB generated')
     vert = np.empty(20, dtype=[('x', '<f4'), ('y', '<f4'), ('z', '<f4'), ('red', 'u1'),
                                ('green', 'u1'), ('blue', 'u1'), ('alpha', 'u1'), ('label', '<u2')])
     for k, name in enumerate('xyz'):
@@ -106,7 +107,8 @@ def test_fast_writer_matches_plyfile(tmp_path: Path) -> None:
     face['vertex_indices'] = faces
     PlyData([PlyElement.describe(vert, 'vertex'),
              PlyElement.describe(face, 'face', len_types={'vertex_indices': 'u1'})],
-            text=False, byte_order='<', comments=['MLIB generated']).write(str(tmp_path / 'ref.ply'))
+            text=False, byte_order='<', comments=['MLIB generated']).write(
+                str(tmp_path / 'ref.ply'))
     assert (tmp_path / 'fast.ply').read_bytes() == (tmp_path / 'ref.ply').read_bytes()
 
 
