@@ -43,10 +43,11 @@ def to_sparse_tensor(feat: Tensor, grid_coord: Tensor, batch: Tensor, batch_size
         SparseConvTensor with int32 indices (N, 4) ``[b, x, y, z]`` in input row order.
     """
     if feat.ndim != 2 or feat.shape[0] != grid_coord.shape[0]:
-        raise ValueError(f'feat must be (N, C) with N={grid_coord.shape[0]}, got {tuple(feat.shape)}')
+        raise ValueError(f'feat must be (N, C) with N={grid_coord.shape[0]}, '
+                         f'got {tuple(feat.shape)}')
     if grid_coord.ndim != 2 or grid_coord.shape[1] != 3 or grid_coord.is_floating_point():
-        raise ValueError(f'grid_coord must be an integer (N, 3) tensor, got {tuple(grid_coord.shape)}'
-                         f' {grid_coord.dtype}')
+        raise ValueError(f'grid_coord must be an integer (N, 3) tensor, '
+                         f'got {tuple(grid_coord.shape)} {grid_coord.dtype}')
     n = grid_coord.shape[0]
     if n and int(grid_coord.min()) < 0:
         raise ValueError('grid_coord must be non-negative for spconv')

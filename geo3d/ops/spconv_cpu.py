@@ -51,7 +51,7 @@ def _current_stream_or_zero() -> int:
 
 
 class _CpuSafeSpconvOps:
-    """Stand-in for ``SpconvOps`` inside ``spconv.pytorch.ops``: only ``scatter_add_cpu`` differs."""
+    """Stand-in for ``SpconvOps`` in ``spconv.pytorch.ops``; only ``scatter_add_cpu`` differs."""
 
     def __init__(self, real: Any) -> None:
         self._real = real
@@ -60,7 +60,7 @@ class _CpuSafeSpconvOps:
         return getattr(self._real, name)
 
     def scatter_add_cpu(self, out_tv: Any, buf_tv: Any, idx_tv: Any) -> None:
-        """``out[idx[i]] += buf[i]`` for ``i < len(idx)``; out (M, C), buf (>=n, C), idx (n,) int32."""
+        """``out[idx[i]] += buf[i]`` for i < n: out (M, C), buf (>=n, C), idx (n,) int32."""
         try:
             out = torch.from_numpy(out_tv.numpy_view())
             buf = torch.from_numpy(buf_tv.numpy_view())
@@ -82,7 +82,7 @@ class _CpuSafeSpconvOps:
 
 
 def apply_spconv_cpu_fixes() -> None:
-    """Patch spconv's Python layer (idempotent): CPU backward without CUDA, race-free scatter-add."""
+    """Patch spconv's Python layer (idempotent): CPU backward w/o CUDA, race-free scatter-add."""
     global _APPLIED, _ORIG_GET_CURRENT_STREAM
     if _APPLIED:
         return

@@ -1,4 +1,4 @@
-"""SpUNet backbone: level layout, voxel hierarchy, alignment, gradients, determinism, CPU vs CUDA."""
+"""SpUNet: level layout, voxel hierarchy, alignment, gradients, determinism, CPU vs CUDA."""
 from __future__ import annotations
 
 import copy

@@ -121,7 +121,8 @@ def test_sparseconv3d_k2s2_matches_dense() -> None:
         y = conv(to_sparse_tensor(x, g, b, B, [S] * 3))
         # output sites are exactly the unique (batch, floor(grid / 2))
         key = lambda bb, gg: set(zip(bb.tolist(), *gg.T.tolist()))  # noqa: E731
-        assert key(y.indices[:, 0], y.indices[:, 1:]) == key(b, torch.div(g, 2, rounding_mode='floor'))
+        half = torch.div(g, 2, rounding_mode='floor')
+        assert key(y.indices[:, 0], y.indices[:, 1:]) == key(b, half)
         assert y.indices.shape[0] == len(key(y.indices[:, 0], y.indices[:, 1:]))
         return y.features, y.indices
 

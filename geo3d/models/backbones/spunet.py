@@ -121,7 +121,8 @@ class SpUNet(BaseModule):
         if len(channels) == 0 or len(channels) % 2:
             raise ValueError(f'channels must have an even, non-zero length, got {channels}')
         if len(layers) != len(channels):
-            raise ValueError(f'layers ({len(layers)}) and channels ({len(channels)}) differ in length')
+            raise ValueError(f'layers ({len(layers)}) and channels ({len(channels)}) '
+                             'differ in length')
         n = len(channels) // 2
         if any(x < 0 for x in layers[:n]) or any(x < 1 for x in layers[n:]):
             raise ValueError(f'encoder layers must be >= 0 and decoder layers >= 1, got {layers}')
@@ -155,7 +156,8 @@ class SpUNet(BaseModule):
                 spconv.SparseInverseConv3d(below, dec_c, 2, bias=False,
                                            indice_key=f'spconv{s + 1}'), dec_c))
             blocks = [BasicBlock(dec_c + enc_in, dec_c, f'subm{s}')]
-            blocks += [BasicBlock(dec_c, dec_c, f'subm{s}') for _ in range(layers[2 * n - s - 1] - 1)]
+            blocks += [BasicBlock(dec_c, dec_c, f'subm{s}')
+                       for _ in range(layers[2 * n - s - 1] - 1)]
             self.dec.append(nn.Sequential(*blocks))
             enc_in = c
         self.out_channels: list[int] = [channels[n - 1]] + channels[n:]
@@ -168,7 +170,8 @@ class SpUNet(BaseModule):
         if points.num_points == 0:
             raise ValueError('SpUNet got an empty batch')
         if points.feat.shape[1] != self.in_channels:
-            raise ValueError(f'expected {self.in_channels} input channels, got {points.feat.shape[1]}')
+            raise ValueError(f'expected {self.in_channels} input channels, '
+                             f'got {points.feat.shape[1]}')
         batch = points.batch
         check_unique_voxels(points.grid_coord, batch)
         return to_sparse_tensor(points.feat, points.grid_coord, batch, points.batch_size,
