@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataNotFoundError as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    print({k: round(float(v), 4) for k, v in (metrics or {}).items()})
+    print('test metrics: ' + '  '.join(f'{k}: {float(v):.4f}' for k, v in (metrics or {}).items()))
     return 0
 
 

@@ -3,12 +3,14 @@
 Since torch 2.6, ``torch.load`` defaults to ``weights_only=True``. mmengine 0.10.7 calls it
 without the argument, so ``--resume`` fails on the message hub's ``HistoryBuffer`` and
 ``load_from`` fails on full training checkpoints. A training checkpoint written by mmengine holds,
-besides tensors, only: ``HistoryBuffer`` objects, numpy arrays / scalars / dtypes, and bound
-statistics methods of ``HistoryBuffer`` (pickled as ``getattr(buffer, 'mean')``).
+besides tensors, only: ``HistoryBuffer`` objects, numpy arrays / scalars / dtypes, statistics
+methods of ``HistoryBuffer`` (pickled as ``getattr(HistoryBuffer, 'mean')``) and the annealing
+functions that some parameter schedulers keep in their state (``OneCycleParamScheduler``'s
+``anneal_func``, pickled as ``getattr(OneCycleParamScheduler, '_annealing_cos')``).
 
 geo3d therefore loads every local file with the *restricted* unpickler (``weights_only=True``)
-extended by exactly those globals; ``getattr`` is replaced by a version that only returns the
-public statistics methods of a ``HistoryBuffer``. Plain state dicts (published weights) need
+extended by exactly those globals; ``getattr`` is replaced by a version that only returns
+those two kinds of functions. Plain state dicts (published weights) need
 none of these and load as usual. Anything else (a checkpoint holding other Python objects) is
 refused with an error naming the file and the offending global; a user who trusts the file can
 set ``GEO3D_TRUSTED_CHECKPOINTS=1`` (or pass ``trusted=True``) to load it with full pickle.
@@ -31,12 +33,34 @@ from mmengine.runner.checkpoint import CheckpointLoader
 TRUST_ENV = 'GEO3D_TRUSTED_CHECKPOINTS'
 
 
+def _param_scheduler_classes() -> list[type]:
+    """Every parameter scheduler class mmengine defines (and their subclasses imported so far)."""
+    from mmengine.optim.scheduler import param_scheduler as ps
+    base = ps._ParamScheduler
+    out, todo = [], [base]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo += cls.__subclasses__()
+    out += [c for c in vars(ps).values() if isinstance(c, type) and issubclass(c, base)]
+    return list(dict.fromkeys(out))
+
+
 def _restricted_getattr(obj: Any, name: str) -> Any:
-    """``getattr`` for the unpickler: only public methods of HistoryBuffer (class or object)."""
-    is_buffer = obj is HistoryBuffer or isinstance(obj, HistoryBuffer)
-    if is_buffer and isinstance(name, str) and not name.startswith('_') \
-            and callable(getattr(HistoryBuffer, name, None)):
-        return getattr(obj, name)
+    """``getattr`` for the unpickler.
+
+    Allowed: public methods of HistoryBuffer (class or object) and ``_annealing_*`` functions of
+    mmengine parameter schedulers; everything else is refused.
+    """
+    if isinstance(name, str):
+        is_buffer = obj is HistoryBuffer or isinstance(obj, HistoryBuffer)
+        if is_buffer and not name.startswith('_') \
+                and callable(getattr(HistoryBuffer, name, None)):
+            return getattr(obj, name)
+        sched = obj if isinstance(obj, type) else type(obj)
+        if name.startswith('_annealing_') and sched in _param_scheduler_classes() \
+                and callable(getattr(sched, name, None)):
+            return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'checkpoint asks for getattr({type(obj).__name__}, {name!r}), which geo3d does not allow')
 
@@ -59,7 +83,8 @@ def _numpy_globals() -> list[Any]:
 def safe_checkpoint_globals() -> list[Any]:
     """The allow-list given to ``torch.serialization.safe_globals`` for training checkpoints."""
     return [HistoryBuffer, (_restricted_getattr, 'builtins.getattr'),
-            (_restricted_getattr, '__builtin__.getattr'), *_numpy_globals()]
+            (_restricted_getattr, '__builtin__.getattr'), *_numpy_globals(),
+            *_param_scheduler_classes()]
 
 
 def _trusted_from_env() -> bool:

@@ -59,3 +59,32 @@ def test_missing_and_corrupt_files(tmp_path):
 
 def test_registered_as_mmengine_local_loader(tmp_path):
     assert CheckpointLoader._get_checkpoint_loader(str(tmp_path / 'x.pth')) is load_local_checkpoint
+
+
+def test_one_cycle_scheduler_state_loads(tmp_path):
+    """OneCycle keeps its annealing function in its state dict (getattr on the class)."""
+    from mmengine.optim.scheduler import OneCycleLR
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    sched = OneCycleLR(opt, eta_max=0.1, total_steps=10)
+    p = tmp_path / 's.pth'
+    torch.save({'param_schedulers': [sched.state_dict()]}, p)
+    out = load_checkpoint_file(str(p))['param_schedulers'][0]
+    assert out['anneal_func'] is sched.state_dict()['anneal_func']
+    assert out['total_steps'] == 10
+
+
+def test_getattr_gadgets_refused(tmp_path, monkeypatch):
+    """getattr is allowed only for the functions a checkpoint needs, not e.g. ndarray.tofile."""
+    import pickle as pkl
+
+    import numpy as np
+    monkeypatch.delenv(TRUST_ENV, raising=False)
+
+    class Gadget:
+        def __reduce__(self):
+            return (getattr, (np.zeros(1), 'tofile'))
+
+    p = tmp_path / 'g.pth'
+    torch.save({'x': Gadget()}, p, pickle_protocol=2)
+    with pytest.raises(RuntimeError, match='tofile'):
+        load_checkpoint_file(str(p))
