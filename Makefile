@@ -27,6 +27,9 @@ demo: $(STAMP)
 	$(PY) tools/make_demo_data.py --out $(DEMO_RAW)
 	$(PY) data_converters/scannet.py --root $(DEMO_RAW) --out $(DEMO_OUT) --workers 2
 	$(PY) tools/train.py configs/spunet_seg_scannet_demo.py --work-dir $(DEMO_WORK)
+	@ckpt=$$(ls -t $(DEMO_WORK)/best_*.pth | head -n 1); \
+	  echo "== demo: evaluating $$ckpt on the demo val split (chance is about 0.05 mIoU) =="; \
+	  $(PY) tools/test.py configs/spunet_seg_scannet_demo.py $$ckpt --work-dir $(DEMO_WORK)/test
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: $(STAMP)

@@ -16,7 +16,7 @@ train_pipeline = [
     dict(type='ChromaticTranslation', p=0.95, ratio=0.05),
     dict(type='ChromaticJitter', p=0.95, std=0.05),
     dict(type='GridSample', grid_size=grid_size, mode='train', sample='random'),
-    dict(type='SphereCrop', point_max=40000, mode='random'),
+    dict(type='SphereCrop', point_max=12000, mode='random'),
     dict(type='CenterShift', apply_z=False),
     dict(type='NormalizeColor'),
     dict(type='Collect', keys=('coord', 'grid_coord', 'segment'), feat_keys=('color', 'normal')),
@@ -35,14 +35,14 @@ model = dict(backbone=dict(base_channels=16, channels=(16, 32, 64, 64, 64, 32, 3
                            layers=(1, 1, 2, 2, 1, 1, 1, 1)))
 
 train_dataloader = dict(
-    batch_size=4, num_workers=2, persistent_workers=True,
+    batch_size=4, num_workers=1, persistent_workers=True,
     dataset=dict(data_root=data_root, pipeline=train_pipeline, loop=4))
 val_dataloader = dict(
     batch_size=1, num_workers=1, persistent_workers=True,
     dataset=dict(data_root=data_root, pipeline=val_pipeline))
 test_dataloader = val_dataloader
 
-max_epochs = 15
+max_epochs = 20
 train_cfg = dict(max_epochs=max_epochs, val_interval=5)
 optim_wrapper = dict(optimizer=dict(lr=0.1))
 param_scheduler = [

@@ -7,7 +7,7 @@ Usage (from the repo root, no install needed)::
 
 Exit codes: 0 every scene converted (or done before), 1 some scene failed (listed in
 DIR/failed.txt), 2 bad arguments, missing root, split files or label map.
-See geo3d/converters/scannet.py for the output format.
+See geo3d/converters/scannet/__init__.py for the output format.
 """
 from __future__ import annotations
 
