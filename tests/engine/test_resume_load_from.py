@@ -1,5 +1,4 @@
 """--resume and load_from through tools/train.py on torch >= 2.6 (weights_only default)."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -7,24 +6,11 @@ import pytest
 import torch
 
 from tests.helpers.toy_runner import SimulatedCrash  # noqa: F401  (registers the toy modules)
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.helpers.tools import TOY_CONFIG_HEAD, load_tool
 
 
 def _write_config(path):
-    path.write_text(f"""
-_base_ = [{osp.join(ROOT, 'configs/_base_/default_runtime.py')!r}]
-custom_imports = dict(imports=['tests.helpers.toy_runner'], allow_failed_imports=False)
-model = dict(type='ToyResumeModel')
-train_dataloader = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
-                        collate_fn=dict(type='default_collate'), dataset=dict(type='ToyResumeDataset'))
+    path.write_text(TOY_CONFIG_HEAD + """
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=3)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
 param_scheduler = [dict(type='MultiStepLR', milestones=[1, 2], gamma=0.5, by_epoch=True)]
@@ -47,7 +33,7 @@ def _start(work_dir):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    train = _load_tool('train')
+    train = load_tool('train')
     tmp = tmp_path_factory.mktemp('resume')
     cfg = _write_config(tmp / 'toy.py')
     straight = str(tmp / 'straight')

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from tests.helpers.tools import ROOT, TOY_CONFIG_HEAD
 
 
 def _free_port():
@@ -19,12 +19,7 @@ def _free_port():
 
 def test_two_process_gloo_training(tmp_path):
     cfg = tmp_path / 'toy.py'
-    cfg.write_text(f"""
-_base_ = [{osp.join(ROOT, 'configs/_base_/default_runtime.py')!r}]
-custom_imports = dict(imports=['tests.helpers.toy_runner'], allow_failed_imports=False)
-model = dict(type='ToyResumeModel')
-train_dataloader = dict(batch_size=8, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=True),
-                        collate_fn=dict(type='default_collate'), dataset=dict(type='ToyResumeDataset'))
+    cfg.write_text(TOY_CONFIG_HEAD + """
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))
 default_hooks = dict(logger=dict(type='LoggerHook', interval=1))

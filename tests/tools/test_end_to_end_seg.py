@@ -1,5 +1,4 @@
 """End to end on a tiny fixture: raw ScanNet layout -> converter -> train -> resume -> test."""
-import importlib.util
 import math
 import re
 import os.path as osp
@@ -8,15 +7,7 @@ import pytest
 
 from geo3d.converters.scannet import convert
 from geo3d.datasets.demo import make_demo_scannet
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from tests.helpers.tools import ROOT, load_tool
 
 
 @pytest.fixture(scope='module')
@@ -47,7 +38,7 @@ default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep
                                      save_best='seg/mIoU', rule='greater'))
 """)
     work = tmp / 'work'
-    train, test = _tool('train'), _tool('test')
+    train, test = load_tool('train'), load_tool('test')
     assert train.main([str(cfg), '--work-dir', str(work),
                        '--cfg-options', 'train_cfg.max_epochs=1']) == 0
     assert osp.isfile(work / 'epoch_1.pth')
