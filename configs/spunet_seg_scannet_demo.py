@@ -32,7 +32,7 @@ val_pipeline = [
 ]
 
 model = dict(backbone=dict(base_channels=16, channels=(16, 32, 64, 64, 64, 32, 32, 32),
-                           layers=(1, 1, 2, 2, 1, 1, 1, 1)))
+                           layers=(1, 1, 2, 2, 1, 1, 1, 1), bn_momentum=0.1))
 
 train_dataloader = dict(
     batch_size=4, num_workers=1, persistent_workers=True,

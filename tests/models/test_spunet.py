@@ -209,3 +209,15 @@ def test_cpu_and_cuda_agree() -> None:
         bi, bf = sorted_level(b)
         assert torch.equal(ai, bi), f'stride {a.stride}: different voxels'
         torch.testing.assert_close(bf, af, rtol=1e-3, atol=1e-4, msg=f'stride {a.stride}')
+
+
+def test_bn_momentum_is_configurable():
+    from torch import nn
+
+    from geo3d.models.backbones.spunet import SpUNet
+    net = SpUNet(in_channels=3, channels=(8, 8), layers=(1, 1), bn_momentum=0.1)
+    moms = {m.momentum for m in net.modules() if isinstance(m, nn.BatchNorm1d)}
+    assert moms == {0.1}
+    import pytest
+    with pytest.raises(ValueError, match='bn_momentum'):
+        SpUNet(in_channels=3, channels=(8, 8), layers=(1, 1), bn_momentum=0.0)

@@ -98,6 +98,9 @@ class SpUNet(BaseModule):
         layers: BasicBlocks per entry of ``channels`` (encoder entries may be 0, decoder
             entries must be >= 1).
         stem_kernel_size: odd kernel size of the stem SubM conv (5 as in Pointcept; 3 is cheaper).
+        bn_momentum: momentum of every BatchNorm's running statistics (0.01 as in Pointcept,
+            for runs of many thousand iterations; short runs need more, e.g. 0.1, or the
+            running statistics used in eval mode are still mostly their initial values).
         init_cfg: mmengine init config.
 
     Forward returns ``L + 1`` :class:`SparseLevel`, coarsest first:
@@ -115,7 +118,8 @@ class SpUNet(BaseModule):
     def __init__(self, in_channels: int, base_channels: int = 32,
                  channels: Sequence[int] = (32, 64, 128, 256, 256, 128, 96, 96),
                  layers: Sequence[int] = (2, 3, 4, 6, 2, 2, 2, 2),
-                 stem_kernel_size: int = 5, init_cfg: dict | list[dict] | None = None) -> None:
+                 stem_kernel_size: int = 5, bn_momentum: float = BN_MOMENTUM,
+                 init_cfg: dict | list[dict] | None = None) -> None:
         super().__init__(init_cfg=init_cfg)
         channels, layers = list(channels), list(layers)
         if len(channels) == 0 or len(channels) % 2:
@@ -160,6 +164,11 @@ class SpUNet(BaseModule):
                        for _ in range(layers[2 * n - s - 1] - 1)]
             self.dec.append(nn.Sequential(*blocks))
             enc_in = c
+        if not 0.0 < bn_momentum <= 1.0:
+            raise ValueError(f'bn_momentum must be in (0, 1], got {bn_momentum}')
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm1d):
+                m.momentum = bn_momentum
         self.out_channels: list[int] = [channels[n - 1]] + channels[n:]
         self.out_strides: list[int] = [2 ** (n - i) for i in range(n + 1)]
 
