@@ -1,0 +1,90 @@
+"""MSM: the masked SpUNet pass (torch transposed conv == spconv, ratio 0 == forward), the model."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from geo3d.models.backbones.spunet import SpUNet
+from geo3d.models.pretrain3d.masked_unet import (MaskTokens, masked_unet_forward,
+                                                 transposed_conv_k2s2)
+from geo3d.models.pretrain3d.masking import match_voxels, random_patch_mask
+from geo3d.ops.sparse import spconv, to_sparse_tensor
+from tests.models.test_spunet import SMALL, make_batch, sorted_level
+
+
+@pytest.fixture(autouse=True)
+def two_threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(old)
+
+
+def test_transposed_conv_matches_spconv_inverse() -> None:
+    gen = torch.Generator().manual_seed(0)
+    g = torch.unique(torch.randint(0, 12, (400, 3), generator=gen), dim=0)
+    b = torch.randint(0, 2, (g.shape[0],), generator=gen)
+    x = to_sparse_tensor(torch.randn(g.shape[0], 3, dtype=torch.float64), g, b, 2,
+                         shape_multiple=2)
+    down = spconv.SparseConv3d(3, 4, 2, stride=2, bias=False, indice_key='k').double()
+    up = spconv.SparseInverseConv3d(4, 5, 2, bias=False, indice_key='k').double()
+    torch.nn.init.normal_(up.weight)
+    y = down(x)
+    pf = torch.randn(y.features.shape[0], 4, dtype=torch.float64, generator=gen)
+    z = up(y.replace_feature(pf))
+    child = z.indices[:, 1:].long()
+    parent = torch.div(child, 2, rounding_mode='floor')
+    prow = match_voxels(parent, z.indices[:, 0].long(), y.indices[:, 1:].long(),
+                        y.indices[:, 0].long())
+    assert bool((prow >= 0).all())
+    mine = transposed_conv_k2s2(pf, prow, child - 2 * parent, up.weight)
+    # same products, spconv only sums them into a zero buffer: equal to rounding (1 ulp)
+    assert torch.allclose(mine, z.features, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize('train', [False, True])
+def test_ratio_zero_equals_forward(train: bool) -> None:
+    pb = make_batch((900, 700), seed=1)
+    pb.feat = pb.feat.double()
+    unet = SpUNet(4, **SMALL).double().train(train)
+    for m in unet.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.momentum = 0.0  # the two passes must see the same running stats
+            torch.nn.init.normal_(m.weight, 1.0, 0.2)
+            torch.nn.init.normal_(m.running_mean, 0.0, 0.1)
+    tokens = MaskTokens.for_unet(unet).double()
+    ref = unet(pb)
+    got = masked_unet_forward(unet, pb, torch.ones(pb.num_points, dtype=torch.bool), tokens)
+    assert len(got) == len(ref)
+    for r, m in zip(ref, got):
+        assert m.level.stride == r.stride and not bool(m.masked.any())
+        ri, rf = sorted_level(r)
+        mi, mf = sorted_level(m.level)
+        assert torch.equal(ri, mi)
+        assert torch.allclose(rf, mf, rtol=1e-10, atol=1e-10)
+    # the stride-1 level keeps the input row order
+    assert torch.equal(got[-1].level.indices[:, 1:].long(), pb.grid_coord)
+    assert torch.allclose(got[-1].level.feat, ref[-1].feat, rtol=1e-10, atol=1e-10)
+
+
+def test_masked_pass_covers_all_voxels_and_grads() -> None:
+    pb = make_batch((900, 700), seed=2)
+    unet = SpUNet(4, **SMALL)
+    tokens = MaskTokens.for_unet(unet)
+    pm = random_patch_mask(pb.grid_coord, pb.batch, 8, 0.4,
+                           generator=torch.Generator().manual_seed(0))
+    masked0 = pm.level_mask(pb.grid_coord, pb.batch, 1)
+    levels = masked_unet_forward(unet, pb, ~masked0, tokens)
+    full = unet(pb)
+    for lv, r in zip(levels, full):
+        assert lv.level.num_voxels == r.num_voxels
+        assert lv.level.feat.shape[1] == r.feat.shape[1]
+        want = pm.level_mask(lv.level.grid_coord, lv.level.batch, lv.level.stride)
+        assert torch.equal(lv.masked, want)
+    assert torch.equal(levels[-1].masked, masked0)
+    loss = sum(lv.level.feat[lv.masked].square().mean() for lv in levels)
+    loss.backward()
+    assert tokens.mask_token.grad is not None and tokens.mask_token.grad.abs().sum() > 0
+    assert all(t.grad is not None for t in tokens.skip_tokens)
+    assert unet.up[0].conv.weight.grad.abs().sum() > 0
+    assert unet.stem.conv.weight.grad.abs().sum() > 0
