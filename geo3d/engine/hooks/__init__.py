@@ -1,0 +1,4 @@
+"""Runner hooks; importing registers them in geo3d's HOOKS registry."""
+from .ema_teacher import EMATeacherHook, cosine_momentum, ema_update
+
+__all__ = ['EMATeacherHook', 'cosine_momentum', 'ema_update']
