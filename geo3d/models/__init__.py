@@ -1,2 +1,4 @@
 """Models; importing this package registers every model in geo3d's MODELS registry."""
 from . import backbones, data_preprocessors, heads, segmentors  # noqa: F401
+from . import probes  # noqa: F401
+from . import pretrain3d  # noqa: F401
