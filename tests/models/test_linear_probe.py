@@ -1,0 +1,90 @@
+"""LinearProbeSegmentor: frozen backbone, loss/predict paths; backbone weights from checkpoints."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from geo3d.models.probes import LinearProbeSegmentor, load_backbone_weights
+from geo3d.models.segmentors.point_segmentor import PointSegmentor
+from geo3d.structures import PointBatch
+
+TINY = dict(type='SpUNet', in_channels=6, base_channels=8, channels=(8, 16, 16, 8),
+            layers=(1, 1, 1, 1), stem_kernel_size=3)
+
+
+def _batch(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    samples = []
+    for i, n in enumerate((300, 200)):
+        coord = torch.rand(n, 3, generator=gen) * 1.5
+        samples.append({'coord': coord, 'feat': torch.randn(n, 6, generator=gen),
+                        'segment': torch.randint(-1, 3, (n,), generator=gen), 'name': f's{i}'})
+    pb, _ = PointBatch.collate(samples).grid_sample(0.1, mode='first')
+    pb.extras['origin_segment'] = torch.cat([s['segment'] for s in samples])
+    return pb
+
+
+def _save_segmentor(path, prefix_fmt='{}'):
+    torch.manual_seed(1)
+    seg = PointSegmentor(backbone=TINY, num_classes=3)
+    sd = {prefix_fmt.format(k): v for k, v in seg.state_dict().items()}
+    torch.save({'meta': {'epoch': 3}, 'state_dict': sd}, path)
+    return seg
+
+
+def test_load_backbone_weights_segmentor_and_msm(tmp_path):
+    from geo3d.registry import MODELS
+    seg = _save_segmentor(tmp_path / 'seg.pth')
+    bb = MODELS.build(TINY)
+    assert load_backbone_weights(bb, str(tmp_path / 'seg.pth')) == 'backbone.'
+    for k, v in seg.backbone.state_dict().items():
+        torch.testing.assert_close(bb.state_dict()[k], v)
+    # a fake MSM checkpoint: student and teacher backbones; the student is taken
+    sd = {f'student.{k}': v for k, v in seg.state_dict().items()}
+    sd.update({f'teacher.{k}': torch.zeros_like(v) for k, v in seg.state_dict().items()})
+    torch.save({'state_dict': sd}, tmp_path / 'msm.pth')
+    bb2 = MODELS.build(TINY)
+    assert load_backbone_weights(bb2, str(tmp_path / 'msm.pth')) == 'student.backbone.'
+    torch.testing.assert_close(bb2.stem.conv.weight, seg.backbone.stem.conv.weight)
+    # wrong architecture: a clear error naming the file and the keys
+    other = MODELS.build(dict(TINY, channels=(8, 16, 16, 16, 16, 8), layers=(1,) * 6))
+    with pytest.raises(KeyError, match='msm.pth.*missing keys.*dec.2'):
+        load_backbone_weights(other, str(tmp_path / 'msm.pth'))
+
+
+def test_probe_frozen_backbone_loss_and_predict(tmp_path):
+    seg = _save_segmentor(tmp_path / 'seg.pth')
+    probe = LinearProbeSegmentor(backbone=TINY, num_classes=3,
+                                 backbone_checkpoint=str(tmp_path / 'seg.pth'))
+    assert probe.classifier.in_features == 8 + 16 + 16   # strides 1, 2, 4 (finest first)
+    before = {k: v.clone() for k, v in probe.backbone.state_dict().items()}
+    probe.train()
+    assert not probe.backbone.training and probe.classifier.training
+    pb = _batch()
+    loss = probe(pb, mode='loss')['loss_seg']
+    loss.backward()
+    assert all(p.grad is None and not p.requires_grad for p in probe.backbone.parameters())
+    assert probe.classifier.weight.grad.abs().sum() > 0
+    for k, v in probe.backbone.state_dict().items():     # BN running stats untouched
+        torch.testing.assert_close(v, before[k])
+    # loss = CE on the voxel rows over frozen features from the loaded backbone
+    seg.eval()
+    feats = probe.extract_feat(pb)
+    levels = seg.backbone(pb)
+    torch.testing.assert_close(feats[:, :8], probe.extractor.sampler([levels[-1]], pb.grid_coord,
+                                                                      pb.batch), atol=1e-5,
+                               rtol=1e-5)
+    ref = F.cross_entropy(probe.classifier(feats), pb['segment'], ignore_index=-1)
+    torch.testing.assert_close(loss, ref)
+    out = probe(pb, mode='predict')
+    assert [d['name'] for d in out] == ['s0', 's1']
+    assert [d['pred'].shape[0] for d in out] == [300, 200]
+    voxel_pred = probe(pb, mode='tensor').argmax(1)
+    torch.testing.assert_close(torch.cat([d['pred'] for d in out]), voxel_pred[pb['inverse']])
+    torch.testing.assert_close(torch.cat([d['gt'] for d in out]), pb['origin_segment'])
+
+
+def test_feat_norm_option():
+    probe = LinearProbeSegmentor(backbone=TINY, num_classes=3, feat_norm='bn')
+    assert isinstance(probe.norm, torch.nn.BatchNorm1d) and not probe.norm.affine
+    with pytest.raises(ValueError):
+        LinearProbeSegmentor(backbone=TINY, num_classes=3, feat_norm='ln')
