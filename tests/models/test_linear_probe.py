@@ -88,3 +88,48 @@ def test_feat_norm_option():
     assert isinstance(probe.norm, torch.nn.BatchNorm1d) and not probe.norm.affine
     with pytest.raises(ValueError):
         LinearProbeSegmentor(backbone=TINY, num_classes=3, feat_norm='ln')
+
+
+# ------------------------------------------------------------------ tools/linear_probe.py
+def test_linear_probe_tool_end_to_end(tmp_path, capsys):
+    """Train 2 epochs on a tiny converted fixture: the mIoU line is printed, the backbone in the
+    saved probe checkpoints equals the source checkpoint's, the classifier moved."""
+    import math
+    import os.path as osp
+    import re
+
+    from geo3d.converters.scannet import convert
+    from geo3d.datasets.demo import make_demo_scannet
+    from tests.helpers.tools import ROOT, load_tool
+
+    raw, data = tmp_path / 'raw', tmp_path / 'data'
+    make_demo_scannet(str(raw), num_train=1, num_val=1, num_test=0, seed=5,
+                      points_per_scene=3000)
+    convert(str(raw), str(data), workers=1, progress=False, verbose=False)
+    seg = _save_segmentor(tmp_path / 'seg.pth')
+    cfg = tmp_path / 'probe.py'
+    cfg.write_text(f"""
+_base_ = [{osp.join(ROOT, 'configs/linear_probe_scannet_demo.py')!r}]
+model = dict(backbone=dict(_delete_=True, **{TINY!r}))
+train_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root={str(data)!r}, loop=1))
+val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(data_root={str(data)!r}))
+test_dataloader = val_dataloader
+max_epochs = 2
+train_cfg = dict(max_epochs=2, val_interval=1)
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, begin=0, end=2, by_epoch=True)]
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
+                                     save_best=None))
+""")
+    work = tmp_path / 'work'
+    tool = load_tool('linear_probe')
+    assert tool.main([str(cfg), '--checkpoint', str(tmp_path / 'seg.pth'),
+                      '--work-dir', str(work)]) == 0
+    printed = capsys.readouterr().out
+    found = re.findall(r'linear probe mIoU \(scannet20\): ([0-9.naN]+)', printed)
+    assert found and 0.0 <= float(found[-1]) <= 1.0 and not math.isnan(float(found[-1]))
+    sd1 = torch.load(work / 'epoch_1.pth', weights_only=False)['state_dict']
+    sd2 = torch.load(work / 'epoch_2.pth', weights_only=False)['state_dict']
+    for k, v in seg.backbone.state_dict().items():
+        torch.testing.assert_close(sd2[f'extractor.backbone.{k}'], v, rtol=0, atol=0)
+    assert not torch.equal(sd1['classifier.weight'], sd2['classifier.weight'])
