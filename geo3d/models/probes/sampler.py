@@ -156,33 +156,42 @@ class MultiResolutionSampler(nn.Module):
                              f'got {tuple(grid_coord.shape)} {grid_coord.dtype}')
         used = self._select(sorted(levels, key=lambda lv: lv.stride))
         g, b = grid_coord.long(), batch.long()
-        return torch.cat([self.sample_level(lv, g, b) for lv in used], 1)
+        # written block by block into one buffer (no concatenation copies of an (N, C) tensor)
+        out = used[0].feat.new_empty(g.shape[0], sum(lv.feat.shape[1] for lv in used))
+        col = 0
+        for lv in used:
+            self.sample_level(lv, g, b, out[:, col:col + lv.feat.shape[1]])
+            col += lv.feat.shape[1]
+        return out
 
-    def sample_level(self, level: SparseLevel, grid_coord: Tensor, batch: Tensor) -> Tensor:
-        """(N, 3) stride-1 voxels + (N,) batch -> (N, C) features of one level."""
+    def sample_level(self, level: SparseLevel, grid_coord: Tensor, batch: Tensor,
+                     out: Tensor | None = None) -> Tensor:
+        """(N, 3) stride-1 voxels + (N,) batch -> (N, C) features of one level (written into
+        ``out`` (N, C) when given)."""
         s = int(level.stride)
         feat = level.feat
         n = grid_coord.shape[0]
+        if out is None:
+            out = feat.new_empty(n, feat.shape[1])
         if n == 0:
-            return feat.new_zeros(0, feat.shape[1])
+            return out
         lv_coord = level.grid_coord
         # every coordinate looked up is < extent: level voxels, parents and their +1 corners
         hi = torch.div(grid_coord.max(0).values, s, rounding_mode='floor') + 2
         if lv_coord.shape[0]:
             hi = torch.maximum(hi, lv_coord.max(0).values + 1)
         lookup = SparseVoxelLookup(lv_coord, level.batch, hi)
-        out = []
         for start in range(0, n, self.chunk_size):
-            g = grid_coord[start:start + self.chunk_size]
-            bb = batch[start:start + self.chunk_size]
+            end = min(start + self.chunk_size, n)
+            g, bb = grid_coord[start:end], batch[start:end]
             if self.mode == 'nearest':
                 rows, found = lookup.find(torch.div(g, s, rounding_mode='floor'), bb)
-                out.append(feat[rows] * found[:, None].to(feat.dtype))
+                out[start:end] = feat[rows] * found[:, None].to(feat.dtype)
                 continue
             corners, weights = trilinear_corners(g, s)                       # (q, 8, 3), (q, 8)
             q = g.shape[0]
             rows, found = lookup.find(corners.reshape(-1, 3), bb.repeat_interleave(8))
             weights = (weights.reshape(-1) * found).to(feat.dtype).reshape(q, 8)
-            out.append(F.embedding_bag(rows.reshape(q, 8), feat, mode='sum',
-                                       per_sample_weights=weights))
-        return torch.cat(out, 0)
+            out[start:end] = F.embedding_bag(rows.reshape(q, 8), feat, mode='sum',
+                                             per_sample_weights=weights)
+        return out
