@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--bank-points', type=int, default=1000,
                         help='labelled voxels per training scene in the bank')
     parser.add_argument('--class-balanced', action='store_true')
+    parser.add_argument('--bank-fp16', action='store_true',
+                        help='store the bank in float16 (half the memory; ScanNet at 1000 '
+                             'voxels x 832-D per scene is ~4 GB in float32)')
     parser.add_argument('--max-train-scenes', type=int, default=None)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -82,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     probe = KNNProbe(extractor, num_classes=int(meta['num_classes']), k=args.k,
                      temperature=args.temperature or None,
                      bank_points_per_scene=args.bank_points, class_balanced=args.class_balanced,
-                     ignore_index=int(meta.get('ignore_index', -1)))
+                     ignore_index=int(meta.get('ignore_index', -1)),
+                     bank_dtype=torch.float16 if args.bank_fp16 else torch.float32)
     t0 = time.time()
     n_train = len(train_set) if args.max_train_scenes is None \
         else min(args.max_train_scenes, len(train_set))

@@ -58,7 +58,7 @@ def knn_topk(query: Tensor, bank: Tensor, k: int, query_chunk: int = 1024,
 @torch.no_grad()
 def knn_classify(query: Tensor, bank: Tensor, bank_label: Tensor, num_classes: int, k: int = 20,
                  temperature: float | None = 0.07, query_chunk: int = 1024,
-                 bank_chunk: int = 65536) -> Tensor:
+                 bank_chunk: int = 65536, bank_normalized: bool = False) -> Tensor:
     """Labels of the queries by a k-NN vote in cosine similarity.
 
     Args:
@@ -66,12 +66,14 @@ def knn_classify(query: Tensor, bank: Tensor, bank_label: Tensor, num_classes: i
         num_classes: K.
         k: neighbours.
         temperature: vote weight ``exp(sim / T)``; None = one vote per neighbour.
+        bank_normalized: the bank rows are unit vectors already (kept in their dtype, e.g.
+            float16, and converted chunk by chunk) instead of being normalised here.
 
     Returns:
         (Q,) int64 predicted labels (ties go to the smaller label).
     """
     q = F.normalize(query.float(), dim=1)
-    b = F.normalize(bank.float(), dim=1)
+    b = bank if bank_normalized else F.normalize(bank.float(), dim=1)
     sims, idx = knn_topk(q, b, k, query_chunk, bank_chunk)
     labels = bank_label.to(idx.device).long()[idx]                        # (Q, k)
     weights = torch.ones_like(sims) if temperature is None else torch.exp(sims / temperature)
@@ -168,7 +170,7 @@ class KNNProbe:
         """Per-sample ``pred``/``gt`` on the original points (rows if no ``inverse``)."""
         bank, label = self.bank()
         pred = knn_classify(self.extractor(batch), bank, label, self.num_classes, self.k,
-                            self.temperature)
+                            self.temperature, bank_normalized=True)
         return predictions_on_points(batch, pred)
 
     def evaluate(self, batches: Iterable[PointBatch],
