@@ -88,3 +88,85 @@ def test_masked_pass_covers_all_voxels_and_grads() -> None:
     assert all(t.grad is not None for t in tokens.skip_tokens)
     assert unet.up[0].conv.weight.grad.abs().sum() > 0
     assert unet.stem.conv.weight.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------------- MSM model
+def two_views(seed: int = 0):
+    """A fixed pair of overlapping, differently posed 5 cm views of two samples."""
+    from geo3d.structures import PointBatch
+    from tests.models.test_spunet import surface_sample
+    views: dict[str, list[dict]] = {'view0': [], 'view1': []}
+    for s in range(2):
+        raw = surface_sample(700, seed + s)
+        n = raw['coord'].shape[0]
+        idx = torch.arange(n)
+        c = raw['coord'] - raw['coord'].min(0).values
+        theta = 0.3 + s
+        rot = torch.tensor([[torch.cos(torch.tensor(theta)), -torch.sin(torch.tensor(theta)), 0],
+                            [torch.sin(torch.tensor(theta)), torch.cos(torch.tensor(theta)), 0],
+                            [0, 0, 1]])
+        for v, (coord, keep) in enumerate([(c, c[:, 0] < 1.6), (c @ rot.T + 0.37, c[:, 0] > 0.4)]):
+            pb = PointBatch.collate([{'coord': coord[keep], 'feat': raw['feat'][keep],
+                                      f'view{v}_index': idx[keep]}])
+            vox, _ = pb.grid_sample(0.05, mode='first')
+            d = vox.split()[0]
+            d['grid_coord'] = d['grid_coord'] - d['grid_coord'].min(0).values
+            views[f'view{v}'].append(d)
+    return {k: PointBatch.collate(v) for k, v in views.items()}
+
+
+def build_msm(**kw):
+    from geo3d.registry import MODELS
+    import geo3d.models  # noqa: F401
+    cfg = dict(type='MSM', backbone=dict(type='SpUNet', in_channels=4, **SMALL))
+    cfg.update(kw)
+    model = MODELS.build(cfg)
+    model.teacher.load_state_dict(model.student.state_dict())  # what init_weights does
+    return model
+
+
+def test_msm_state_dict_and_feature_mode() -> None:
+    model = build_msm()
+    keys = model.state_dict().keys()
+    student = {f'student.{k}' for k in model.student.state_dict()}
+    assert student <= set(keys)
+    assert {f'teacher.{k}' for k in model.teacher.state_dict()} <= set(keys)
+    assert 'mask_tokens.mask_token' in keys and 'projectors.0.weight' in keys
+    views = two_views()
+    model.eval()
+    levels = model(views, mode='tensor')
+    assert [lv.stride for lv in levels] == [8, 4, 2, 1]
+    assert levels[-1].num_voxels == views['view0'].num_points
+    model.train()
+    assert model.student.training and not model.teacher.training
+
+
+@pytest.mark.parametrize('target_view', ['cross', 'same'])
+def test_msm_loss_grads_and_overfit(target_view: str) -> None:
+    torch.manual_seed(0)
+    model = build_msm(target_view=target_view, loss='smooth_l1' if target_view == 'same'
+                      else 'cosine')
+    model.train()
+    views = two_views()
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    history = []
+    steps = 10 if target_view == 'cross' else 2
+    for step in range(steps):
+        torch.manual_seed(123)  # the same masks every step: a fixed problem to overfit
+        out = model(views, mode='loss')
+        assert set(out) == {'loss_l0', 'loss_l1', 'loss_l2', 'loss_l3', 'target_cover'}
+        loss = sum(v for k, v in out.items() if k.startswith('loss'))
+        assert torch.isfinite(loss)
+        opt.zero_grad()
+        loss.backward()
+        if step == 0:
+            assert 0.0 < float(out['target_cover']) <= 1.0
+            assert model.mask_tokens.mask_token.grad.abs().sum() > 0
+            assert all(t.grad.abs().sum() > 0 for t in model.mask_tokens.skip_tokens)
+            assert model.student.stem.conv.weight.grad.abs().sum() > 0
+            assert model.student.up[0].conv.weight.grad.abs().sum() > 0
+            assert all(p.grad is None for p in model.teacher.parameters())
+        opt.step()
+        history.append(float(loss.detach()))
+    if target_view == 'cross':
+        assert sum(history[-3:]) / 3 < 0.8 * history[0], history

@@ -1,6 +1,9 @@
 """Self-supervised 3D pretraining: Masked Scene Modeling (MSM) and its parts."""
 from .losses import feature_loss, normalize_target
+from .masked_unet import MaskedLevel, MaskTokens, masked_unet_forward, transposed_conv_k2s2
 from .masking import PatchMask, match_keys, match_voxels, random_patch_mask
+from .msm import MSM
 
-__all__ = ['feature_loss', 'normalize_target', 'PatchMask', 'match_keys', 'match_voxels',
-           'random_patch_mask']
+__all__ = ['MSM', 'feature_loss', 'normalize_target', 'MaskedLevel', 'MaskTokens',
+           'masked_unet_forward', 'transposed_conv_k2s2', 'PatchMask', 'match_keys',
+           'match_voxels', 'random_patch_mask']
