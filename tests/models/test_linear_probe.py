@@ -90,24 +90,23 @@ def test_feat_norm_option():
         LinearProbeSegmentor(backbone=TINY, num_classes=3, feat_norm='ln')
 
 
-# ------------------------------------------------------------------ tools/linear_probe.py
-def test_linear_probe_tool_end_to_end(tmp_path, capsys):
-    """Train 2 epochs on a tiny converted fixture: the mIoU line is printed, the backbone in the
-    saved probe checkpoints equals the source checkpoint's, the classifier moved."""
-    import math
+# ------------------------------------------------------------------ tools (tiny fixture)
+@pytest.fixture(scope='module')
+def tiny_probe_setup(tmp_path_factory):
+    """A converted 1-train/1-val fixture, a segmentor checkpoint and a tiny probe config."""
     import os.path as osp
-    import re
 
     from geo3d.converters.scannet import convert
     from geo3d.datasets.demo import make_demo_scannet
-    from tests.helpers.tools import ROOT, load_tool
+    from tests.helpers.tools import ROOT
 
-    raw, data = tmp_path / 'raw', tmp_path / 'data'
+    tmp = tmp_path_factory.mktemp('probe_tools')
+    raw, data = tmp / 'raw', tmp / 'data'
     make_demo_scannet(str(raw), num_train=1, num_val=1, num_test=0, seed=5,
                       points_per_scene=3000)
     convert(str(raw), str(data), workers=1, progress=False, verbose=False)
-    seg = _save_segmentor(tmp_path / 'seg.pth')
-    cfg = tmp_path / 'probe.py'
+    seg = _save_segmentor(tmp / 'seg.pth')
+    cfg = tmp / 'probe.py'
     cfg.write_text(f"""
 _base_ = [{osp.join(ROOT, 'configs/linear_probe_scannet_demo.py')!r}]
 model = dict(backbone=dict(_delete_=True, **{TINY!r}))
@@ -121,9 +120,21 @@ param_scheduler = [dict(type='CosineAnnealingLR', T_max=2, begin=0, end=2, by_ep
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
                                      save_best=None))
 """)
-    work = tmp_path / 'work'
+    return tmp, cfg, seg
+
+
+def test_linear_probe_tool_end_to_end(tiny_probe_setup, capsys):
+    """Train 2 epochs: the mIoU line is printed, the backbone in the saved probe checkpoints
+    equals the source checkpoint's (BN statistics included), the classifier moved."""
+    import math
+    import re
+
+    from tests.helpers.tools import load_tool
+
+    tmp, cfg, seg = tiny_probe_setup
+    work = tmp / 'work'
     tool = load_tool('linear_probe')
-    assert tool.main([str(cfg), '--checkpoint', str(tmp_path / 'seg.pth'),
+    assert tool.main([str(cfg), '--checkpoint', str(tmp / 'seg.pth'),
                       '--work-dir', str(work)]) == 0
     printed = capsys.readouterr().out
     found = re.findall(r'linear probe mIoU \(scannet20\): ([0-9.naN]+)', printed)
@@ -133,3 +144,18 @@ default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep
     for k, v in seg.backbone.state_dict().items():
         torch.testing.assert_close(sd2[f'extractor.backbone.{k}'], v, rtol=0, atol=0)
     assert not torch.equal(sd1['classifier.weight'], sd2['classifier.weight'])
+
+
+def test_knn_probe_tool_end_to_end(tiny_probe_setup, capsys):
+    import re
+
+    from tests.helpers.tools import load_tool
+
+    tmp, cfg, _ = tiny_probe_setup
+    tool = load_tool('knn_probe')
+    assert tool.main([str(cfg), '--checkpoint', str(tmp / 'seg.pth'), '--k', '5',
+                      '--bank-points', '300', '--device', 'cpu']) == 0
+    printed = capsys.readouterr().out
+    miou = float(re.findall(r'knn probe mIoU \(scannet20, k=5\): ([0-9.]+)', printed)[-1])
+    assert 0.0 <= miou <= 1.0 and 'bank: 300 voxels of 1 training scenes' in printed
+    assert 'wall' in printed            # the per-class table
