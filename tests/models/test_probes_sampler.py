@@ -100,5 +100,7 @@ def test_gradcheck_level_features():
 def test_bad_inputs():
     with pytest.raises(ValueError):
         MultiResolutionSampler(mode='cubic')
+    with pytest.raises(ValueError):
+        MultiResolutionSampler(levels=[])
     with pytest.raises(IndexError):
         MultiResolutionSampler(in_channels=[4, 4], levels=[3])

@@ -114,6 +114,8 @@ class MultiResolutionSampler(nn.Module):
             raise ValueError(f"mode must be 'trilinear' or 'nearest', got {mode!r}")
         if chunk_size < 1:
             raise ValueError(f'chunk_size must be positive, got {chunk_size}')
+        if levels is not None and len(levels) == 0:
+            raise ValueError('levels must name at least one level (or be None for all)')
         self.mode = mode
         self.levels = None if levels is None else [int(i) for i in levels]
         self.chunk_size = int(chunk_size)
