@@ -45,6 +45,14 @@ def test_load_backbone_weights_segmentor_and_msm(tmp_path):
     bb2 = MODELS.build(TINY)
     assert load_backbone_weights(bb2, str(tmp_path / 'msm.pth')) == 'student.backbone.'
     torch.testing.assert_close(bb2.stem.conv.weight, seg.backbone.stem.conv.weight)
+    # geo3d's MSM model: the student is the backbone itself (keys 'student.stem...')
+    sd = {f'student.{k}': v for k, v in seg.backbone.state_dict().items()}
+    sd.update({f'teacher.{k}': torch.zeros_like(v) for k, v in seg.backbone.state_dict().items()})
+    sd['projectors.0.weight'] = torch.zeros(2, 2)
+    torch.save({'state_dict': sd}, tmp_path / 'msm_geo3d.pth')
+    bb3 = MODELS.build(TINY)
+    assert load_backbone_weights(bb3, str(tmp_path / 'msm_geo3d.pth')) == 'student.'
+    torch.testing.assert_close(bb3.stem.conv.weight, seg.backbone.stem.conv.weight)
     # wrong architecture: a clear error naming the file and the keys
     other = MODELS.build(dict(TINY, channels=(8, 16, 16, 16, 16, 8), layers=(1,) * 6))
     with pytest.raises(KeyError, match='msm.pth.*missing keys.*dec.2'):

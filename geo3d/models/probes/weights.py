@@ -7,9 +7,12 @@ from torch import Tensor, nn
 
 from geo3d.utils.checkpoint import load_checkpoint_file
 
+# Segmentors (``backbone.``), MSM wrappers with a nested backbone (``student.backbone.``),
+# geo3d's MSM model whose student *is* the backbone (``student.``), DDP-wrapped variants, the
+# EMA teacher last, and linear-probe checkpoints (``extractor.backbone.``).
 DEFAULT_PREFIXES: tuple[str, ...] = (
     'backbone.', 'student.backbone.', 'module.student.backbone.', 'module.backbone.',
-    'teacher.backbone.', 'extractor.backbone.')
+    'student.', 'module.student.', 'teacher.backbone.', 'teacher.', 'extractor.backbone.')
 
 
 def _state_dict_of(ckpt: Any, path: str) -> Mapping[str, Tensor]:
@@ -51,8 +54,9 @@ def load_backbone_weights(backbone: nn.Module, checkpoint_path: str,
     Args:
         backbone: the module to fill.
         checkpoint_path: a mmengine checkpoint (``state_dict`` inside) of a segmentor
-            (``backbone.*``), of MSM pre-training (``student.backbone.*``; the student, not the
-            EMA teacher, comes first in the default order), or a bare backbone state dict.
+            (``backbone.*``), of MSM pre-training (``student.*`` or ``student.backbone.*``; the
+            student, not the EMA teacher, comes first in the default order), or a bare backbone
+            state dict.
         prefixes: prefixes tried in order; the first one that some key starts with is stripped.
         map_location: as in ``torch.load``.
 
