@@ -44,7 +44,7 @@ def test_transposed_conv_matches_spconv_inverse() -> None:
 
 @pytest.mark.parametrize('train', [False, True])
 def test_ratio_zero_equals_forward(train: bool) -> None:
-    pb = make_batch((900, 700), seed=1)
+    pb = make_batch((500, 400), seed=1)
     pb.feat = pb.feat.double()
     unet = SpUNet(4, **SMALL).double().train(train)
     for m in unet.modules():
@@ -68,7 +68,7 @@ def test_ratio_zero_equals_forward(train: bool) -> None:
 
 
 def test_masked_pass_covers_all_voxels_and_grads() -> None:
-    pb = make_batch((900, 700), seed=2)
+    pb = make_batch((500, 400), seed=2)
     unet = SpUNet(4, **SMALL)
     tokens = MaskTokens.for_unet(unet)
     pm = random_patch_mask(pb.grid_coord, pb.batch, 8, 0.4,
@@ -111,6 +111,8 @@ def two_views(seed: int = 0):
             vox, _ = pb.grid_sample(0.05, mode='first')
             d = vox.split()[0]
             d['grid_coord'] = d['grid_coord'] - d['grid_coord'].min(0).values
+            # what GridSample(return_inverse=True, origin_keys=('index',)) gives a view
+            d['inverse'], d['origin_index'] = vox['inverse'], idx[keep]
             views[f'view{v}'].append(d)
     return {k: PointBatch.collate(v) for k, v in views.items()}
 
@@ -170,3 +172,68 @@ def test_msm_loss_grads_and_overfit(target_view: str) -> None:
         history.append(float(loss.detach()))
     if target_view == 'cross':
         assert sum(history[-3:]) / 3 < 0.8 * history[0], history
+
+
+def test_correspondences_both_paths() -> None:
+    from geo3d.models.pretrain3d import MSM
+    from geo3d.structures import PointBatch
+    z = torch.zeros(3, 3)
+    a = PointBatch.collate([{'coord': z[:2], 'feat': z[:2], 'va_index': torch.tensor([5, 7])},
+                            {'coord': z[:1], 'feat': z[:1], 'va_index': torch.tensor([7])}])
+    # teacher view: sample 0 voxelized originals [7, 5, 9] into rows [1, 0, 0]; sample 1 kept
+    # original 7 in row 0 (of 1) from originals [7, 2]
+    b = PointBatch.collate([
+        {'coord': z[:2], 'feat': z[:2], 'vb_index': torch.tensor([9, 7]),
+         'inverse': torch.tensor([1, 0, 0]), 'origin_index': torch.tensor([7, 5, 9])},
+        {'coord': z[:1], 'feat': z[:1], 'vb_index': torch.tensor([7]),
+         'inverse': torch.tensor([0, 0]), 'origin_index': torch.tensor([7, 2])}])
+    i, j = MSM.correspondences(a, 'va', b, 'vb')
+    assert i.tolist() == [0, 1, 2] and j.tolist() == [0, 1, 2]
+    del b.extras['origin_index']  # only points both views kept: a's 7 (row 1) and 7 (row 2)
+    i, j = MSM.correspondences(a, 'va', b, 'vb')
+    assert i.tolist() == [1, 2] and j.tolist() == [1, 2]
+
+
+def test_end_to_end_pretrain_and_resume(tmp_path) -> None:
+    """tools/train.py on configs/msm_scannet_demo.py, made tiny: 1 epoch, then resume to 3."""
+    import os.path as osp
+
+    from geo3d.converters.scannet import convert
+    from geo3d.datasets.demo import make_demo_scannet
+    from geo3d.utils.checkpoint import load_checkpoint_file
+    from tests.helpers.tools import ROOT, load_tool
+    raw, data = tmp_path / 'raw', tmp_path / 'processed'
+    make_demo_scannet(str(raw), num_train=2, num_val=1, num_test=0, points_per_scene=3000)
+    report = convert(str(raw), str(data), workers=1, progress=False, verbose=False)
+    assert report.converted == 3 and not report.failed
+    cfg = tmp_path / 'tiny.py'
+    cfg.write_text(f"""
+_base_ = [{osp.join(ROOT, 'configs/msm_scannet_demo.py')!r}]
+model = dict(backbone=dict(base_channels=8, channels=(8, 16, 16, 8), layers=(1, 1, 1, 1),
+                           stem_kernel_size=3))
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root={str(data)!r}))
+train_cfg = dict(max_epochs=3)
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=3, begin=0, end=3, by_epoch=True,
+                        convert_to_iter_based=True)]
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+""")
+    work = tmp_path / 'work'
+    train = load_tool('train')
+    assert train.main([str(cfg), '--work-dir', str(work),
+                       '--cfg-options', 'train_cfg.max_epochs=1']) == 0
+    ckpt = load_checkpoint_file(str(work / 'epoch_1.pth'))
+    state = ckpt['state_dict']
+    from geo3d.models.backbones.spunet import SpUNet
+    unet = SpUNet(6, base_channels=8, channels=(8, 16, 16, 8), layers=(1, 1, 1, 1),
+                  stem_kernel_size=3)
+    unet.load_state_dict({k[len('student.'):]: v for k, v in state.items()
+                          if k.startswith('student.')})
+    assert any(k.startswith('teacher.') for k in state)
+    assert train.main([str(cfg), '--work-dir', str(work), '--resume']) == 0
+    state2 = load_checkpoint_file(str(work / 'epoch_2.pth'))['state_dict']
+    # the teacher was resumed from epoch 1 and moved by EMA in epoch 2 (m < 1 before the end;
+    # one iteration per epoch)
+    key = 'teacher.stem.conv.weight'
+    assert not torch.equal(state2[key], state[key])
+    assert torch.isfinite(state2[key]).all()

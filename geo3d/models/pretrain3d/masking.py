@@ -64,7 +64,7 @@ class PatchMask:
     patch_stride: int
 
     def level_mask(self, grid_coord: Tensor, batch: Tensor, stride: int = 1) -> Tensor:
-        """(M,) bool: which voxels of a level with ``stride`` (dividing ``patch_stride``) are masked.
+        """(M,) bool: the masked voxels of a level with ``stride`` (a divisor of ``patch_stride``).
 
         Args:
             grid_coord: (M, 3) level coordinates ``floor(level0 / stride)``; batch: (M,).

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from geo3d.ops.sparse import SparseLevel
 from geo3d.registry import MODELS
-from geo3d.structures import PointBatch
+from geo3d.structures import PointBatch, offset_to_batch
 
 from .losses import LossType, TargetNorm, feature_loss
 from .masked_unet import MaskedLevel, MaskTokens, masked_unet_forward
@@ -69,7 +69,8 @@ class MSM(BaseModel):
                  views: Sequence[str] = ('view0', 'view1'),
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         if data_preprocessor is None or isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor or dict(type='PointDataPreprocessor'))
+            data_preprocessor = MODELS.build(
+                data_preprocessor or dict(type='PointDataPreprocessor'))
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.student = MODELS.build(backbone)
         self.teacher = copy.deepcopy(self.student).requires_grad_(False)
@@ -150,6 +151,32 @@ class MSM(BaseModel):
         out['target_cover'] = torch.stack(cover).mean().detach()
         return out
 
+    @staticmethod
+    def correspondences(points: PointBatch, name: str, tpoints: PointBatch,
+                        tname: str) -> tuple[Tensor, Tensor]:
+        """Rows ``i`` (K,) of ``points`` and ``j`` (K,) of ``tpoints`` with the same original point.
+
+        Uses ``<name>_index`` (original point of every row). When the teacher's view carries
+        ``origin_index`` (the original points it voxelized, from ``GridSample(return_inverse=True,
+        origin_keys=('index',))``) with ``inverse`` and ``origin_offset``, ``j`` is the teacher's
+        voxel CONTAINING row ``i``'s point (every point of the overlap matches); otherwise only
+        points that both views kept match (a random-sampling GridSample keeps different points
+        per view, so this is sparse at the finest level).
+        """
+        ia = points[f'{name}_index']
+        if 'origin_index' in tpoints and 'inverse' in tpoints:
+            ob = tpoints['origin_index']
+            bb = offset_to_batch(tpoints['origin_offset'])
+            span = int(max(int(ia.max()), int(ob.max()))) + 1
+            pos = match_keys(point_keys(points.batch, ia, span), point_keys(bb, ob, span))
+            i = torch.nonzero(pos >= 0).squeeze(1)
+            return i, tpoints['inverse'][pos[i]]
+        ib = tpoints[f'{tname}_index']
+        span = int(max(int(ia.max()), int(ib.max()))) + 1
+        j = match_keys(point_keys(points.batch, ia, span), point_keys(tpoints.batch, ib, span))
+        i = torch.nonzero(j >= 0).squeeze(1)
+        return i, j[i]
+
     def targets(self, points: PointBatch, name: str, lv: MaskedLevel, tpoints: PointBatch,
                 tname: str, tlevel: SparseLevel, same: bool) -> tuple[Tensor, Tensor]:
         """Teacher targets for every voxel of a student level.
@@ -171,11 +198,7 @@ class MSM(BaseModel):
                                tlevel.batch)
             valid = row >= 0
             return tlevel.feat[row.clamp(min=0)], valid
-        ia, ib = points[f'{name}_index'], tpoints[f'{tname}_index']
-        span = int(max(int(ia.max()), int(ib.max()))) + 1
-        j = match_keys(point_keys(points.batch, ia, span), point_keys(tpoints.batch, ib, span))
-        i = torch.nonzero(j >= 0).squeeze(1)
-        j = j[i]
+        i, j = self.correspondences(points, name, tpoints, tname)
         t_row = match_voxels(torch.div(tpoints.grid_coord[j], stride, rounding_mode='floor'),
                              tpoints.batch[j], tlevel.grid_coord, tlevel.batch)
         s_row = match_voxels(torch.div(points.grid_coord[i], stride, rounding_mode='floor'),
