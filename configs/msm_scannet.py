@@ -54,6 +54,10 @@ model = dict(
     target_norm='layer',    # [choice] teacher features LayerNorm-ed (no affine) per level
     level_weights=None,     # [choice] all levels (bottleneck included) weighted 1
     skip_token=True,        # [choice] learnable skip token per level for masked voxels
+    # [choice] the mask token replaces masked bottleneck voxels after the encoder ('bottleneck',
+    # the paper's wording); 'bottleneck_input' inserts it before the last encoder stage's blocks
+    # so masked bottleneck voxels get context (SpUNet has no decoder blocks at that level)
+    mask_token_at='bottleneck',
 )
 
 train_dataloader = dict(

@@ -42,8 +42,9 @@ def test_transposed_conv_matches_spconv_inverse() -> None:
     assert torch.allclose(mine, z.features, rtol=0, atol=1e-13)
 
 
-@pytest.mark.parametrize('train', [False, True])
-def test_ratio_zero_equals_forward(train: bool) -> None:
+@pytest.mark.parametrize('train,token_at', [(False, 'bottleneck'), (True, 'bottleneck'),
+                                             (False, 'bottleneck_input')])
+def test_ratio_zero_equals_forward(train: bool, token_at: str) -> None:
     pb = make_batch((500, 400), seed=1)
     pb.feat = pb.feat.double()
     unet = SpUNet(4, **SMALL).double().train(train)
@@ -54,7 +55,8 @@ def test_ratio_zero_equals_forward(train: bool) -> None:
             torch.nn.init.normal_(m.running_mean, 0.0, 0.1)
     tokens = MaskTokens.for_unet(unet).double()
     ref = unet(pb)
-    got = masked_unet_forward(unet, pb, torch.ones(pb.num_points, dtype=torch.bool), tokens)
+    got = masked_unet_forward(unet, pb, torch.ones(pb.num_points, dtype=torch.bool), tokens,
+                              token_at)
     assert len(got) == len(ref)
     for r, m in zip(ref, got):
         assert m.level.stride == r.stride and not bool(m.masked.any())
@@ -88,6 +90,13 @@ def test_masked_pass_covers_all_voxels_and_grads() -> None:
     assert all(t.grad is not None for t in tokens.skip_tokens)
     assert unet.up[0].conv.weight.grad.abs().sum() > 0
     assert unet.stem.conv.weight.grad.abs().sum() > 0
+    # the token inserted before the bottleneck blocks: masked coarsest voxels get context
+    ctx = masked_unet_forward(unet, pb, ~masked0, tokens, 'bottleneck_input')
+    assert torch.equal(ctx[0].masked, levels[0].masked)
+    coarse = ctx[0].level.feat[ctx[0].masked]
+    assert coarse.shape[0] > 1 and not torch.allclose(coarse, coarse[:1].expand_as(coarse))
+    assert torch.allclose(levels[0].level.feat[levels[0].masked],
+                          tokens.mask_token[None].expand_as(coarse))
 
 
 # ---------------------------------------------------------------------------------- MSM model

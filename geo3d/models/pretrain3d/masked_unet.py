@@ -12,6 +12,7 @@ holding every voxel of the level.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -102,7 +103,9 @@ def _fill(masked: Tensor, token: Tensor, visible_feat: Tensor, row: Tensor) -> T
 
 
 def masked_unet_forward(unet: SpUNet, points: PointBatch, visible: Tensor,
-                        tokens: MaskTokens) -> list[MaskedLevel]:
+                        tokens: MaskTokens,
+                        mask_token_at: Literal['bottleneck', 'bottleneck_input'] = 'bottleneck'
+                        ) -> list[MaskedLevel]:
     """Student pass: encoder on the visible voxels, decoder on all voxels of every level.
 
     Args:
@@ -112,6 +115,12 @@ def masked_unet_forward(unet: SpUNet, points: PointBatch, visible: Tensor,
             summation order; rows of a level may be ordered differently, the stride-1 level
             keeps the input row order).
         tokens: mask / skip tokens.
+        mask_token_at: ``'bottleneck'``: masked coarsest voxels are the mask token (the
+            encoder, last stage included, sees visible voxels only); ``'bottleneck_input'``:
+            the token is inserted after the last down conv, so the last encoder stage's blocks
+            run on all coarsest voxels and give the masked ones context (SpUNet has no decoder
+            blocks at the coarsest level, unlike MSM's HUNet; with ``'bottleneck'`` the
+            bottleneck prediction of a masked voxel is the same for all of them).
 
     Returns:
         ``L + 1`` :class:`MaskedLevel`, coarsest first, like ``SpUNet.forward``.
@@ -126,11 +135,9 @@ def masked_unet_forward(unet: SpUNet, points: PointBatch, visible: Tensor,
     x = to_sparse_tensor(points.feat[visible], points.grid_coord[visible], batch[visible],
                          points.batch_size, spatial_shape=full.spatial_shape,
                          shape_multiple=2 ** n_stages)
-    x = unet.stem(x)
-    skips = [x]
-    for s in range(n_stages):
-        x = unet.enc[s](unet.down[s](x))
-        skips.append(x)
+    if mask_token_at not in ('bottleneck', 'bottleneck_input'):
+        raise ValueError(f"mask_token_at must be 'bottleneck' or 'bottleneck_input', "
+                         f'got {mask_token_at!r}')
     # full voxel hierarchy of the view: coords/batch per level and the parent of every voxel
     coords, batches, parents = [points.grid_coord.long()], [batch], []
     for _ in range(n_stages):
@@ -138,23 +145,38 @@ def masked_unet_forward(unet: SpUNet, points: PointBatch, visible: Tensor,
         parents.append(pm.inverse)
         coords.append(pm.coarse_coord)
         batches.append(pm.coarse_batch)
+    shape = list(full.spatial_shape)
 
-    def visible_rows(level: int) -> Tensor:
-        idx = skips[level].indices
+    def visible_rows(level: int, t: spconv.SparseConvTensor) -> Tensor:
+        idx = t.indices
         return match_voxels(coords[level], batches[level], idx[:, 1:].long(), idx[:, 0].long())
 
-    row = visible_rows(n_stages)
-    masked = row < 0
-    feat = _fill(masked, tokens.mask_token, skips[n_stages].features, row)
+    x = unet.stem(x)
+    skips = [x]
+    for s in range(n_stages):
+        x = unet.down[s](x)
+        if s == n_stages - 1:
+            row = visible_rows(n_stages, x)
+            masked = row < 0
+            if mask_token_at == 'bottleneck_input':
+                x = spconv.SparseConvTensor(
+                    _fill(masked, tokens.mask_token, x.features, row),
+                    sparse_indices(coords[-1], batches[-1]),
+                    [d // 2 ** n_stages for d in shape], points.batch_size)
+        x = unet.enc[s](x)
+        skips.append(x)
+    if mask_token_at == 'bottleneck_input':
+        feat = x.features  # rows = coords[-1] order
+    else:
+        feat = _fill(masked, tokens.mask_token, skips[n_stages].features, row)
     out = [MaskedLevel(SparseLevel(feat, sparse_indices(coords[-1], batches[-1]),
                                    2 ** n_stages), masked)]
-    shape = list(full.spatial_shape)
     for s in reversed(range(n_stages)):
         up = unet.up[s]
         offset = coords[s] - 2 * coords[s + 1][parents[s]]
         y = transposed_conv_k2s2(feat, parents[s], offset, up.conv.weight)
         y = up.act(up.bn(y))
-        row = visible_rows(s)
+        row = visible_rows(s, skips[s])
         masked = row < 0
         skip = _fill(masked, tokens.skip(s, y), skips[s].features, row)
         indices = sparse_indices(coords[s], batches[s])

@@ -59,6 +59,8 @@ class MSM(BaseModel):
         smooth_l1_beta: Smooth-L1 beta.
         level_weights: one weight per level, coarsest first (default all 1).
         skip_token: learnable skip tokens for masked voxels (False: zeros).
+        mask_token_at: where the mask token enters the coarsest level (see
+            :func:`.masked_unet.masked_unet_forward`).
         views: the input keys of the two views.
     """
 
@@ -66,6 +68,7 @@ class MSM(BaseModel):
                  target_view: Literal['cross', 'same'] = 'cross', loss: LossType = 'cosine',
                  target_norm: TargetNorm = 'layer', smooth_l1_beta: float = 1.0,
                  level_weights: Sequence[float] | None = None, skip_token: bool = True,
+                 mask_token_at: Literal['bottleneck', 'bottleneck_input'] = 'bottleneck',
                  views: Sequence[str] = ('view0', 'view1'),
                  data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
         if data_preprocessor is None or isinstance(data_preprocessor, dict):
@@ -97,6 +100,7 @@ class MSM(BaseModel):
         self.smooth_l1_beta = smooth_l1_beta
         self.level_weights = weights
         self.views = tuple(views)
+        self.mask_token_at = mask_token_at
 
     # ------------------------------------------------------------------ module state
     def init_weights(self) -> None:
@@ -136,7 +140,7 @@ class MSM(BaseModel):
         cover = []
         for a, b in ((0, 1), (1, 0)):
             pred = masked_unet_forward(self.student, views[a], self.mask(views[a]),
-                                       self.mask_tokens)
+                                       self.mask_tokens, self.mask_token_at)
             src = b if self.target_view == 'cross' else a
             for i, lv in enumerate(pred):
                 target, valid = self.targets(views[a], self.views[a], lv, views[src],
