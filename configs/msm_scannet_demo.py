@@ -1,6 +1,7 @@
 # `msm_scannet.py` sized for a 2-core CPU on the procedural demo rooms (data/scannet_demo):
-# 5 cm voxels, the narrow U-Net of spunet_seg_scannet_demo.py, 12 epochs of 3 iterations (about
-# 7 s per iteration, 4-5 minutes, on an otherwise idle 2-core CPU).
+# 5 cm voxels, the narrow U-Net of spunet_seg_scannet_demo.py, 20 epochs of 3 iterations (about
+# 2 s per iteration, 6 s per epoch, on an idle 2-core CPU; 12 epochs took 3.5 min wall on a
+# shared, partly busy one).
 # Patches are still the bottleneck voxels (stride 16: 80 cm at 5 cm).
 _base_ = ['./msm_scannet.py']
 
@@ -39,7 +40,7 @@ train_dataloader = dict(
     batch_size=4, num_workers=1, persistent_workers=True,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 
-max_epochs = 12
+max_epochs = 20
 warmup_epochs = 1
 lr = 0.003
 train_cfg = dict(max_epochs=max_epochs)
