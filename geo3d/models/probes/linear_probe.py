@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from geo3d.models.segmentors.point_segmentor import split_by_offset
+from geo3d.models.segmentors.point_segmentor import predictions_on_points
 from geo3d.registry import MODELS
 from geo3d.structures import PointBatch
 
@@ -140,29 +140,3 @@ class LinearProbeSegmentor(BaseModel):
         if mode == 'predict':
             return predictions_on_points(inputs, logits.argmax(1))
         raise ValueError(f'unknown mode {mode!r}')
-
-
-@torch.no_grad()
-def predictions_on_points(inputs: PointBatch, pred: Tensor) -> list[dict[str, Any]]:
-    """Per-sample dicts for :class:`~geo3d.evaluation.SemSegMetric` from (N,) voxel predictions.
-
-    With ``inverse`` in the batch the predictions are copied to the original points
-    (``pred``/``gt`` (n_orig,)); otherwise they stay on the rows (``gt`` from ``segment``).
-    """
-    if 'inverse' in inputs:
-        preds = split_by_offset(pred[inputs['inverse']], inputs['origin_offset'])
-        gts = split_by_offset(inputs['origin_segment'], inputs['origin_offset']) \
-            if 'origin_segment' in inputs else [None] * len(preds)
-    else:
-        preds = split_by_offset(pred, inputs.offset)
-        gts = split_by_offset(inputs['segment'], inputs.offset) \
-            if 'segment' in inputs else [None] * len(preds)
-    out = []
-    for i, (p, g) in enumerate(zip(preds, gts)):
-        d: dict[str, Any] = {'pred': p.cpu()}
-        if g is not None:
-            d['gt'] = g.long().cpu()
-        meta = inputs.meta[i] if i < len(inputs.meta) else {}
-        d['name'] = meta.get('name', str(i))
-        out.append(d)
-    return out

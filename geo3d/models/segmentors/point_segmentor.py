@@ -18,6 +18,32 @@ def split_by_offset(x: Tensor, offset: Tensor) -> list[Tensor]:
     return list(torch.split(x, counts, dim=0))
 
 
+@torch.no_grad()
+def predictions_on_points(inputs: PointBatch, pred: Tensor) -> list[dict[str, Any]]:
+    """Per-sample dicts for :class:`~geo3d.evaluation.SemSegMetric` from (N,) voxel predictions.
+
+    With ``inverse`` in the batch the predictions are copied to the original points
+    (``pred``/``gt`` (n_orig,)); otherwise they stay on the rows (``gt`` from ``segment``).
+    """
+    if 'inverse' in inputs:
+        preds = split_by_offset(pred[inputs['inverse']], inputs['origin_offset'])
+        gts = split_by_offset(inputs['origin_segment'], inputs['origin_offset']) \
+            if 'origin_segment' in inputs else [None] * len(preds)
+    else:
+        preds = split_by_offset(pred, inputs.offset)
+        gts = split_by_offset(inputs['segment'], inputs.offset) \
+            if 'segment' in inputs else [None] * len(preds)
+    out = []
+    for i, (p, g) in enumerate(zip(preds, gts)):
+        d: dict[str, Any] = {'pred': p.cpu()}
+        if g is not None:
+            d['gt'] = g.long().cpu()
+        meta = inputs.meta[i] if i < len(inputs.meta) else {}
+        d['name'] = meta.get('name', str(i))
+        out.append(d)
+    return out
+
+
 @MODELS.register_module()
 class PointSegmentor(BaseModel):
     """Semantic segmentation of voxelized point clouds.
@@ -72,29 +98,6 @@ class PointSegmentor(BaseModel):
             return self.predict(inputs, logits)
         raise ValueError(f'unknown mode {mode!r}')
 
-    @torch.no_grad()
     def predict(self, inputs: PointBatch, logits: Tensor) -> list[dict[str, Any]]:
-        """Per-sample predictions on the original points when the batch carries ``inverse``.
-
-        Returns one dict per sample: ``pred`` (n,) int64, ``gt`` (n,) int64 (if labels are
-        present), ``logits`` is not kept (memory); ``name`` from the sample's meta.
-        """
-        pred = logits.argmax(1)
-        if 'inverse' in inputs:
-            point_pred = pred[inputs['inverse']]
-            preds = split_by_offset(point_pred, inputs['origin_offset'])
-            gts = split_by_offset(inputs['origin_segment'], inputs['origin_offset']) \
-                if 'origin_segment' in inputs else [None] * len(preds)
-        else:
-            preds = split_by_offset(pred, inputs.offset)
-            gts = split_by_offset(inputs['segment'], inputs.offset) \
-                if 'segment' in inputs else [None] * len(preds)
-        out = []
-        for i, (p, g) in enumerate(zip(preds, gts)):
-            d: dict[str, Any] = {'pred': p.cpu()}
-            if g is not None:
-                d['gt'] = g.long().cpu()
-            meta = inputs.meta[i] if i < len(inputs.meta) else {}
-            d['name'] = meta.get('name', str(i))
-            out.append(d)
-        return out
+        """Per-sample predictions (see :func:`predictions_on_points`)."""
+        return predictions_on_points(inputs, logits.argmax(1))
