@@ -30,7 +30,7 @@ def main() -> None:
     sizes = [(4, 20000, 1)] if args.quick else [(8, 30000, 1), (8, 30000, 2), (8, 100000, 2)]
     for n, p, w in sizes:
         r = bench_converter(num_scenes=n, points=p, workers=w)
-        print(f'{n:>7} {p:>13,} {w:>8} {r["seconds"]:>8.2f} {r["scenes_per_s"]:>9.2f} '
+        print(f'{n:>7} {p:>13,} {w:>8} {r["wall_s"]:>8.2f} {r["scenes_per_s"]:>9.2f} '
               f'{r["points_per_s"]:>11,.0f}')
 
     print()
