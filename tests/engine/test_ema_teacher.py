@@ -10,7 +10,7 @@ import torch
 from mmengine.logging import MessageHub
 from torch import nn
 
-from geo3d.engine.hooks import EMATeacherHook, cosine_momentum
+from geo3d.engine.hooks.ema_teacher import EMATeacherHook, cosine_momentum
 from geo3d.registry import HOOKS
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from geo3d.structures import PointBatch, batch_to_offset, offset_to_batch
+from geo3d.structures.point_batch import PointBatch, batch_to_offset, offset_to_batch
 
 
 def _sample(n: int, seed: int, name: str, c: int = 4) -> dict:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from geo3d.visualization import pca_rgb
+from geo3d.visualization.pca import pca_rgb
 from tests.helpers.tools import ROOT, load_tool
 
 
