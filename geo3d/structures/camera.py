@@ -67,7 +67,8 @@ def scale_intrinsics(K_norm: Tensor, height: int, width: int, scale: int = 0) ->
         shape = tuple(K_norm.shape) if isinstance(K_norm, Tensor) else type(K_norm).__name__
         raise ValueError(f'K_norm must have shape (..., 3, 3) or (..., 4, 4), got {shape}')
     if height <= 0 or width <= 0 or scale < 0:
-        raise ValueError(f'height, width must be > 0 and scale >= 0, got {height}, {width}, {scale}')
+        raise ValueError(f'height, width must be > 0 and scale >= 0, got height={height}, '
+                         f'width={width}, scale={scale}')
     h, w = height // 2 ** scale, width // 2 ** scale
     if h == 0 or w == 0:
         raise ValueError(f'scale {scale} is too deep for a {height}x{width} input')
@@ -190,11 +191,12 @@ def _pose_vec(name: str, v: Tensor) -> Tensor:
 
 
 def pose_vec_to_matrix(axisangle: Tensor, translation: Tensor, invert: bool = False) -> Tensor:
-    """A pose network's 6-DoF output as a 4x4 transform (Monodepth2 ``transformation_from_parameters``).
+    """A pose network's 6-DoF output as a 4x4 transform.
 
-    ``invert=False`` gives ``M = [R | t]`` (rotate, then translate); ``invert=True`` gives its
-    exact inverse ``[R^T | -R^T t]``. Monodepth2 feeds the pose net ``[I_f, I_0]`` in temporal
-    order and inverts for ``f < 0``, so that the result is always target (0) -> source (f).
+    As Monodepth2's ``transformation_from_parameters``: ``invert=False`` gives ``M = [R | t]``
+    (rotate, then translate); ``invert=True`` gives its exact inverse ``[R^T | -R^T t]``.
+    Monodepth2 feeds the pose net ``[I_f, I_0]`` in temporal order and inverts for ``f < 0``, so
+    that the result is always target (0) -> source (f).
 
     Args:
         axisangle: (B, 1, 3) or (B, 3) rotation vector (radians).
@@ -217,7 +219,10 @@ def pose_vec_to_matrix(axisangle: Tensor, translation: Tensor, invert: bool = Fa
 
 
 def matrix_to_pose_vec(T: Tensor) -> tuple[Tensor, Tensor]:
-    """(B, 4, 4) rigid transform -> (axisangle (B, 1, 3), translation (B, 1, 3)), ``invert=False``."""
+    """(B, 4, 4) rigid transform -> (axisangle (B, 1, 3), translation (B, 1, 3)).
+
+    Inverse of :func:`pose_vec_to_matrix` with ``invert=False`` (rotation angle in [0, pi]).
+    """
     _check('T', T, (None, 4, 4))
     return matrix_to_axis_angle(T[:, :3, :3]).unsqueeze(1), T[:, :3, 3].unsqueeze(1)
 

@@ -50,7 +50,8 @@ def render_plane(K: Tensor, T_tgt_to_cam: Tensor, height: int, width: int) -> tu
     return image, lam.reshape(1, height, width)
 
 
-def rigid(axis_angle: tuple[float, float, float], translation: tuple[float, float, float]) -> Tensor:
+def rigid(axis_angle: tuple[float, float, float],
+          translation: tuple[float, float, float]) -> Tensor:
     """(4, 4) float64 transform [R(axis_angle) | t] by Rodrigues' formula (independent of geo3d)."""
     w = torch.tensor(axis_angle, dtype=torch.float64)
     theta = float(w.norm())

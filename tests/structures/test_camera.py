@@ -162,7 +162,8 @@ def test_gradcheck_warp_wrt_depth_and_pose() -> None:
 
 def test_bad_shapes_raise_clear_errors() -> None:
     K = torch.eye(4)[None]
-    with pytest.raises(ValueError, match=r'depth must have shape \(\*, 1, \*, \*\), got \(1, 3, 4, 5\)'):
+    with pytest.raises(ValueError,
+                       match=r'depth must have shape \(\*, 1, \*, \*\), got \(1, 3, 4, 5\)'):
         backproject(torch.ones(1, 3, 4, 5), K)
     with pytest.raises(ValueError, match=r'inv_K must have shape \(\*, 4, 4\)'):
         backproject(torch.ones(1, 1, 4, 5), torch.eye(3)[None])

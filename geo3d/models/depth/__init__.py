@@ -1,0 +1,9 @@
+"""Self-supervised depth: photometric losses (SSIM, min-reprojection, auto-masking, smoothness)."""
+from .losses import MonocularDepthLoss
+from .photometric import Reprojection, min_reprojection, photometric_error
+from .smoothness import edge_aware_smoothness
+from .ssim import ssim_distance
+
+__all__ = ['MonocularDepthLoss', 'Reprojection', 'min_reprojection', 'photometric_error',
+           'edge_aware_smoothness', 'ssim_distance']
+from .decoders import DepthDecoder, PoseDecoder  # noqa: E402,F401  (depth networks)
