@@ -1,3 +1,4 @@
 from .spunet import SpUNet
+from .depth_resnet import DepthResNetEncoder
 
-__all__ = ["SpUNet"]
+__all__ = ["SpUNet", "DepthResNetEncoder"]
