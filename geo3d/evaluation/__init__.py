@@ -1,3 +1,5 @@
+from .depth import DepthMetric, compute_depth_errors
 from .seg import SemSegMetric, confusion_matrix, format_iou_table, iou_from_confusion
 
-__all__ = ['SemSegMetric', 'confusion_matrix', 'iou_from_confusion', 'format_iou_table']
+__all__ = ['SemSegMetric', 'confusion_matrix', 'iou_from_confusion', 'format_iou_table',
+           'DepthMetric', 'compute_depth_errors']
