@@ -15,7 +15,7 @@ from geo3d.evaluation.depth import (DEPTH_METRIC_NAMES, DepthMetric, cityscapes_
 from geo3d.registry import METRICS
 
 
-# --- the 7 metrics by hand -------------------------------------------------------------------
+# --- the 7 metrics by hand -----------------------------------------------------------------------
 
 def test_compute_depth_errors_by_hand_2x2():
     gt = np.array([[1.0, 2.0], [4.0, 8.0]])
@@ -43,7 +43,7 @@ def test_compute_depth_errors_rejects_bad_input():
         compute_depth_errors(np.ones(3), np.array([1.0, 0.0, 1.0]))
 
 
-# --- masks and crops ---------------------------------------------------------------------------
+# --- masks and crops -----------------------------------------------------------------------------
 
 def test_garg_crop_indices_closed_form():
     m = garg_crop_mask(375, 1242)
@@ -88,7 +88,7 @@ def test_cityscapes_cuts_bottom_quarter_then_crops():
     assert e['abs_rel'] == pytest.approx(0.0, abs=1e-6) and e['a1'] == 1.0
 
 
-# --- resizing ----------------------------------------------------------------------------------
+# --- resizing ------------------------------------------------------------------------------------
 
 def slow_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """Half-pixel-centre bilinear with edge clamping, one output pixel at a time (float64)."""
@@ -128,7 +128,7 @@ def test_depth_and_disparity_inputs_agree():
     assert c['abs_rel'] != pytest.approx(a['abs_rel'], rel=1e-4)
 
 
-# --- scaling ---------------------------------------------------------------------------------------
+# --- scaling -------------------------------------------------------------------------------------
 
 def test_median_scaling_makes_scaled_prediction_perfect():
     rng = np.random.default_rng(2)
@@ -189,7 +189,8 @@ def test_metric_matches_monodepth2_loop():
         disp = rng.uniform(0.01, 1.0, (16, 48)).astype(np.float32)
         gts.append(gt)
         disps.append(disp)
-        samples.append({'gt_depth': torch.from_numpy(gt), 'pred_disp': torch.from_numpy(disp)[None]})
+        samples.append({'gt_depth': torch.from_numpy(gt),
+                        'pred_disp': torch.from_numpy(disp)[None]})
     metric = DepthMetric()
     metric.process({}, samples)
     out = metric.compute_metrics(metric.results)
@@ -231,7 +232,7 @@ def test_sigmoid_output_converted_with_disp_to_depth():
         assert o1[k] == pytest.approx(o2[k], rel=1e-5)
 
 
-# --- skipping, registry, errors -------------------------------------------------------------------
+# --- skipping, registry, errors ------------------------------------------------------------------
 
 def test_image_without_valid_pixels_is_skipped_with_warning():
     good = {'gt_depth': np.full((4, 4), 5.0), 'pred_depth': np.full((4, 4), 5.0)}

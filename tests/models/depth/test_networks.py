@@ -37,7 +37,7 @@ def n_params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-# --- shapes and ranges -------------------------------------------------------------------------
+# --- shapes and ranges ---------------------------------------------------------------------------
 
 def test_monodepth2_resolution_shapes_and_range():
     enc = DepthResNetEncoder(18).eval()
@@ -83,7 +83,7 @@ def test_registry_builds_the_networks():
     assert isinstance(dec, DepthDecoder) and isinstance(pose, PoseDecoder)
 
 
-# --- parameter counts --------------------------------------------------------------------------
+# --- parameter counts ----------------------------------------------------------------------------
 
 def conv_params(cin: int, cout: int, k: int, bias: bool = True) -> int:
     return cin * cout * k * k + (cout if bias else 0)
@@ -114,7 +114,7 @@ def test_parameter_counts_match_reference():
     assert n_params(DepthDecoder((64, 256, 512, 1024, 2048))) == 9_014_100
 
 
-# --- equivalence with torchvision ---------------------------------------------------------------
+# --- equivalence with torchvision ----------------------------------------------------------------
 
 def test_encoder_equals_torchvision_forward():
     torch.manual_seed(0)
@@ -210,7 +210,7 @@ def test_pose_decoder_closed_form_head():
     torch.testing.assert_close(t[:, 1, 0], 0.01 * torch.tensor([[9., 10, 11]] * 2))
 
 
-# --- gradients ------------------------------------------------------------------------------------
+# --- gradients -----------------------------------------------------------------------------------
 
 def test_decoder_gradcheck_float64():
     torch.manual_seed(3)
@@ -242,7 +242,7 @@ def test_gradients_reach_every_parameter():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
-# --- errors -----------------------------------------------------------------------------------------
+# --- errors --------------------------------------------------------------------------------------
 
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match='num_layers must be one of'):
