@@ -83,7 +83,8 @@ def imagenet_state_dict(num_layers: int, path: str | os.PathLike[str] | None = N
     weights = _RESNETS[num_layers][1]
     try:
         return torch.hub.load_state_dict_from_url(weights.url, map_location='cpu',
-                                                  progress=False, check_hash=True)
+                                                  progress=False, check_hash=True,
+                                                  weights_only=True)
     except Exception as err:  # noqa: BLE001 (URLError, HTTPError, OSError, hash mismatch ...)
         cache = os.path.join(torch.hub.get_dir(), 'checkpoints')
         raise RuntimeError(

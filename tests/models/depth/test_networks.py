@@ -265,3 +265,17 @@ def test_bad_inputs_raise_clear_errors():
         PoseDecoder(512, num_input_features=2)([[torch.rand(1, 512, 2, 2)]])
     with pytest.raises(ValueError, match=r'\(B, 512, h, w\)'):
         PoseDecoder(512)([[torch.rand(1, 256, 2, 2)]])
+
+
+def test_imagenet_download_goes_through_torch_hub_weights_only(monkeypatch):
+    seen = {}
+    sd = torchvision.models.resnet18().state_dict()
+
+    def fake_hub(url, **kwargs):
+        seen.update(kwargs, url=url)
+        return sd
+    monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', fake_hub)
+    enc = DepthResNetEncoder(18, pretrained=True)
+    assert seen['url'] == torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    assert seen['weights_only'] is True and seen['check_hash'] is True
+    torch.testing.assert_close(enc.conv1.weight, sd['conv1.weight'])
