@@ -10,6 +10,7 @@ temperature network) get the single-process gradient on every rank directly.
 """
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import time
@@ -21,11 +22,13 @@ import torch.multiprocessing as mp
 
 from geo3d.models.ssl2d import distributed as d2
 from geo3d.models.ssl2d.losses import (AMCLLoss, BarlowTwinsLoss, CACRLoss, DCLLoss, DCLWLoss,
-                                       ISogCLRLoss, MixedBarlowTwinsLoss, NTXentLoss)
+                                       GroCoLoss, ISogCLRLoss, MixedBarlowTwinsLoss, NTXentLoss)
 
 WORLD, LOCAL = 2, 4
 CASES = ['nt_xent', 'barlow_twins', 'dcl', 'dclw', 'mixed_barlow_twins', 'cacr', 'amcl',
          'isogclr']
+if importlib.util.find_spec('diffsort') is not None:
+    CASES.append('groco')
 
 
 def _randn(seed: int, *shape: int) -> torch.Tensor:
@@ -43,7 +46,7 @@ def run_case(name: str, part: int | None) -> dict:
 
     n = WORLD * LOCAL
     extra: dict[str, object] = {}
-    if name == 'cacr':
+    if name in ('cacr', 'groco'):
         tensors = [_randn(1, n, 3, 4)]
     elif name == 'amcl':
         tensors = [_randn(2, n, 2, 4), _randn(3, n, 2, 4)]
@@ -63,6 +66,8 @@ def run_case(name: str, part: int | None) -> dict:
         value = DCLWLoss(0.3, 0.5, gather_distributed=gather)(*leaves)
     elif name == 'cacr':
         value = CACRLoss(tau_neg=2.0, gather_distributed=gather)(*leaves)
+    elif name == 'groco':
+        value = GroCoLoss(topk_neg=3, steepness=2.0, gather_distributed=gather)(*leaves)
     elif name == 'mixed_barlow_twins':
         # each rank mixes its own batch with its own alpha
         perms = [torch.tensor([2, 0, 3, 1]), torch.tensor([1, 3, 0, 2])]
