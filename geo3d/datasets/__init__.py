@@ -1,6 +1,7 @@
 """Datasets, transforms and collate functions (registered in DATASETS/TRANSFORMS/FUNCTIONS)."""
 from . import transforms  # noqa: F401
 from .collate import point_collate
+from .kitti import KITTIRawDataset
 from .scannet import ScanNetDataset
 
-__all__ = ['ScanNetDataset', 'point_collate', 'transforms']
+__all__ = ['ScanNetDataset', 'KITTIRawDataset', 'point_collate', 'transforms']
