@@ -25,13 +25,15 @@ def loop_amcl(loss: AMCLLoss, z_a, z_b) -> torch.Tensor:
             direction = z_a.new_zeros(())
             for i in range(n):
                 negs = [x[j] for j in range(n) if j != i] + [y[j] for j in range(n) if j != i]
-                order = sorted(range(len(negs)), key=lambda m: -float(torch.dot(x[i], negs[m]).detach()))
+                order = sorted(range(len(negs)),
+                               key=lambda m: -float(torch.dot(x[i], negs[m]).detach()))
                 chosen = order[:k]
                 tau_p = loss.temperature(x[i], y[i])
                 term = -torch.dot(x[i], y[i]) / tau_p + beta * om(tau_p)
                 for m in chosen:
                     tau_n = loss.temperature(x[i], negs[m])
-                    term = term + (torch.dot(x[i], negs[m]) / tau_n - beta * om(tau_n)) / len(chosen)
+                    term = term + (torch.dot(x[i], negs[m]) / tau_n
+                                   - beta * om(tau_n)) / len(chosen)
                 direction = direction + term / n
             total = total + 0.5 * direction
     return total

@@ -23,8 +23,8 @@ def loop_dcl(z_a, z_b, tau: float, sigma: float | None = None) -> torch.Tensor:
     total = z_a.new_zeros(())
     for x, y in ((a, b), (b, a)):
         for i in range(n):
-            neg = sum(torch.exp(torch.dot(x[i], x[k]) / tau) + torch.exp(torch.dot(x[i], y[k]) / tau)
-                      for k in range(n) if k != i)
+            neg = sum(torch.exp(torch.dot(x[i], x[k]) / tau)
+                      + torch.exp(torch.dot(x[i], y[k]) / tau) for k in range(n) if k != i)
             total = total - w[i] * torch.dot(x[i], y[i]) / tau + torch.log(neg)
     return total / (2 * n)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from geo3d.models.ssl2d.losses.sla import (SLALoss, SLASDLoss, aggregate_joint_logits,
                                            joint_labels, rotate_views)

@@ -5,7 +5,8 @@ Automatic Temperature Individualization", ICML 2023 (arXiv 2305.11965; official 
 zhqiu/contrastive-learning-iSogCLR, ``unimodal_exps/losses.py::SogCLR_DRO_Loss``). For anchor
 i with temperature tau_i the KL-DRO objective is
 
-    tau_i log mean_{j in S_i^-} exp((s_ij - s_ii^+) / tau_i) + tau_i rho,   tau_i in [tau_min, tau_max]
+    tau_i log mean_{j in S_i^-} exp((s_ij - s_ii^+) / tau_i) + tau_i rho,
+    tau_i in [tau_min, tau_max]
 
 optimised with a per-sample moving average s_i of ``mean_j exp(s_ij / tau_i)`` (gamma), detached
 weights ``p_ij = exp(s_ij / tau_i) / s_i`` in the surrogate ``mean_j p_ij s_ij - s_ii^+`` (the
