@@ -107,7 +107,9 @@ class KITTIRawDataset(BaseDataset):
             listed in ``missing_frames`` (ManyDepth's convention at sequence ends).
         interpolation: resize filter (``'lanczos'`` as the reference, or ``'bilinear'``, ...).
         max_samples: keep the first ``max_samples`` frames.
-        seed: seed of the default pipeline's random transforms (None: numpy's global RNG).
+        seed: seed of the default pipeline's random transforms, for tests and debugging
+            (every dataloader worker would replay the same stream); None (default) draws
+            from numpy's global RNG, which mmengine seeds per worker.
     """
 
     METAINFO: dict = {'dataset': 'kitti_raw'}

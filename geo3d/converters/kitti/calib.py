@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pykitti.utils import read_calib_file, transform_from_rot_trans
+from .common import DriveError, import_pykitti_utils
 
-from .common import DriveError
+_pykitti = import_pykitti_utils()
+read_calib_file = _pykitti.read_calib_file
+transform_from_rot_trans = _pykitti.transform_from_rot_trans
 
 CAM_TO_CAM = 'calib_cam_to_cam.txt'
 VELO_TO_CAM = 'calib_velo_to_cam.txt'

@@ -35,6 +35,16 @@ def velodyne_relpath(folder: str, frame: int) -> str:
     return f'{folder}/{VELO_DIR}/{frame:010d}.bin'
 
 
+def import_pykitti_utils() -> Any:
+    """``pykitti.utils`` (the converter's calibration and scan readers), with an install hint."""
+    try:
+        import pykitti.utils
+    except ImportError as e:
+        raise ImportError("geo3d's KITTI converter reads drives with pykitti: pip install "
+                          "'pykitti==0.3.1' (the geo3d[data] extra)") from e
+    return pykitti.utils
+
+
 class DriveError(Exception):
     """A drive cannot be used: ``path`` is the offending file, ``reason`` says why."""
 

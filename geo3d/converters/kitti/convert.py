@@ -202,11 +202,12 @@ def _check_named_frames(root: Path, subset: str, lines: Sequence[SplitLine],
     """(drive, file, 'file:line: reason') for every frame a line needs that the drive lacks:
     its image and stereo pair, its temporal neighbours (train/val), its velodyne scan (test)."""
     problems = []
+    frame_sets = {f: (set(s.frames), set(s.velodyne_frames)) for f, s in scans.items()}
     for ln in lines:
         scan = scans.get(ln.folder)
         if scan is None:  # the drive failed its scan; reported already
             continue
-        have = set(scan.frames)
+        have, have_velo = frame_sets[ln.folder]
         cam = SIDE_TO_CAM[ln.side]
         needed = [(ln.frame, cam), (ln.frame, SIDE_TO_CAM[OTHER_SIDE[ln.side]])]
         if subset != 'test':
@@ -215,7 +216,7 @@ def _check_named_frames(root: Path, subset: str, lines: Sequence[SplitLine],
             if frame not in have:
                 path = root / image_relpath(ln.folder, frame, c, scan.img_ext)
                 problems.append((ln.folder, str(path), f'{ln.where()}: missing image'))
-        if subset == 'test' and ln.frame not in set(scan.velodyne_frames):
+        if subset == 'test' and ln.frame not in have_velo:
             problems.append((ln.folder, str(root / velodyne_relpath(ln.folder, ln.frame)),
                              f'{ln.where()}: missing velodyne scan (needed for the ground '
                              'truth)'))

@@ -110,9 +110,11 @@ def assign_auto_drives(scans: Sequence[DriveScan], num_val: int = 1, num_test: i
         raise InputError(f'auto split needs {num_test} test drive(s) with a velodyne scan for '
                          f'every frame, found {len(full_velo)} among {len(ordered)} usable '
                          'drive(s)')
-    rest = [s for s in ordered if s not in test]
+    held = {s.folder for s in test}
+    rest = [s for s in ordered if s.folder not in held]
     val = rest[len(rest) - num_val:] if num_val else []
-    train = [s for s in rest if s not in val]
+    held |= {s.folder for s in val}
+    train = [s for s in rest if s.folder not in held]
     if len(val) < num_val or not train:
         raise InputError(f'auto split needs at least {num_val + num_test + 1} usable drives '
                          f'({num_val} val + {num_test} test + >= 1 train), found {len(ordered)}')

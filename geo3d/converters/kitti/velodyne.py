@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pykitti.utils import load_velo_scan
-
 from .calib import KittiCalib
-from .common import GT_DEPTH_TYPES, DriveError
+from .common import GT_DEPTH_TYPES, DriveError, import_pykitti_utils
+
+load_velo_scan = import_pykitti_utils().load_velo_scan
 
 DepthType = Literal['velo_x', 'cam_z']
 
