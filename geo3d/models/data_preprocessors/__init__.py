@@ -1,3 +1,4 @@
+from .image import MultiFrameDataPreprocessor
 from .point import PointDataPreprocessor
 
-__all__ = ['PointDataPreprocessor']
+__all__ = ['PointDataPreprocessor', 'MultiFrameDataPreprocessor']

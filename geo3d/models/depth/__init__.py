@@ -7,3 +7,4 @@ from .ssim import ssim_distance
 __all__ = ['MonocularDepthLoss', 'Reprojection', 'min_reprojection', 'photometric_error',
            'edge_aware_smoothness', 'ssim_distance']
 from .decoders import DepthDecoder, PoseDecoder  # noqa: E402,F401  (depth networks)
+from .monodepth import MonoDepth  # noqa: E402,F401  (Monodepth2 model)
