@@ -8,6 +8,15 @@ Usage (from the repo root)::
 then convert it like the real download::
 
     python data_converters/scannet.py --root data/scannet_demo_raw --out data/scannet_demo
+
+``--kind kitti`` writes procedural driving sequences in the KITTI raw layout instead (``--out``
+defaults to data/kitti_raw_demo; see geo3d/datasets/demo_street), ``--kind all`` both (``--out``
+is then the ScanNet root and ``--kitti-out`` the KITTI one)::
+
+    python tools/make_demo_data.py --kind kitti [--out data/kitti_raw_demo] [--drives 4]
+        [--frames 40] [--height 128] [--width 416] [--moving-objects 0] [--video-frames 50]
+        [--workers 2]
+    python data_converters/kitti.py --root data/kitti_raw_demo --out data/kitti_demo
 """
 from __future__ import annotations
 
@@ -24,16 +33,55 @@ except ImportError:
 
 from geo3d.datasets.demo import make_demo_scannet  # noqa: E402
 
+KITTI_DEFAULT_OUT = 'data/kitti_raw_demo'
+
+
+def _make_kitti(args: argparse.Namespace, out: str) -> None:
+    from geo3d.datasets.demo_street import make_demo_kitti
+    s = make_demo_kitti(out, num_drives=args.drives, frames_per_drive=args.frames,
+                        height=args.height, width=args.width, seed=args.seed,
+                        moving_objects=args.moving_objects, video_frames=args.video_frames,
+                        workers=args.workers)
+    video = f', video {s.video}' if s.video else ''
+    print(f'demo kitti: {len(s.drives)} drives x {s.frames_per_drive} frames '
+          f'({s.width}x{s.height}) written to {out}{video} in {s.seconds:.1f} s')
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--out', required=True, help='output root (raw ScanNet layout)')
+    p.add_argument('--kind', choices=('scannet', 'kitti', 'all'), default='scannet',
+                   help='which demo dataset to write (default: scannet)')
+    p.add_argument('--out', default=None,
+                   help='output root (raw ScanNet layout; required for --kind scannet/all). '
+                        f'With --kind kitti: the KITTI raw root (default {KITTI_DEFAULT_OUT})')
     p.add_argument('--num-train', type=int, default=12)
     p.add_argument('--num-val', type=int, default=4)
     p.add_argument('--num-test', type=int, default=1)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--points', type=int, default=30000, help='approx. vertices per scene')
+    k = p.add_argument_group('KITTI demo (--kind kitti/all)')
+    k.add_argument('--kitti-out', default=KITTI_DEFAULT_OUT,
+                   help=f'KITTI raw root with --kind all (default {KITTI_DEFAULT_OUT})')
+    k.add_argument('--drives', type=int, default=4, help='drives (default 4)')
+    k.add_argument('--frames', type=int, default=40, help='frames per drive (default 40)')
+    k.add_argument('--height', type=int, default=128, help='image height (default 128)')
+    k.add_argument('--width', type=int, default=416, help='image width (default 416)')
+    k.add_argument('--moving-objects', type=int, default=0,
+                   help='independently moving cars per drive (default 0)')
+    k.add_argument('--video-frames', type=int, default=50,
+                   help='frames of the held-out demo video, 0 for none (default 50)')
+    k.add_argument('--workers', type=int, default=2, help='processes (default 2)')
     args = p.parse_args(argv)
+    if args.kind in ('kitti', 'all'):
+        if min(args.drives, args.frames) < 1 or min(args.height, args.width) < 8:
+            p.error('--drives and --frames must be >= 1, --height and --width >= 8')
+        if min(args.moving_objects, args.video_frames) < 0 or args.workers < 1:
+            p.error('--moving-objects and --video-frames must be >= 0, --workers >= 1')
+    if args.kind == 'kitti':
+        _make_kitti(args, args.out or KITTI_DEFAULT_OUT)
+        return 0
+    if args.out is None:
+        p.error(f'--out is required with --kind {args.kind}')
     if min(args.num_train, args.num_val, args.num_test) < 0 or args.points < 1000:
         p.error('scene counts must be >= 0 and --points >= 1000')
     t0 = time.perf_counter()
