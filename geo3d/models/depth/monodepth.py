@@ -153,8 +153,13 @@ class MonoDepth(BaseModel):
                              f'one source and no duplicates, got {list(frame_ids)}')
         return tuple(out)
 
-    def _frame_order(self, data_samples: Sequence[Any] | None) -> tuple:
-        """The batch's frame order (from the samples' metainfo), checked against the model."""
+    def _frame_order(self, data_samples: Sequence[Any] | None, all_frames: bool = True
+                     ) -> tuple:
+        """The batch's frame order (from the samples' metainfo), checked against the model.
+
+        ``all_frames``: the batch must hold exactly the model's frames (training); otherwise
+        only the target 0 is needed (evaluation datasets may load frame 0 alone).
+        """
         order = None
         for sample in data_samples or []:
             meta = sample.metainfo if hasattr(sample, 'metainfo') else sample
@@ -164,6 +169,11 @@ class MonoDepth(BaseModel):
                 break
         if order is None:
             return self.frame_ids
+        if not all_frames:
+            if 0 not in order:
+                raise ValueError(f'MonoDepth: the batch holds frames {list(order)}, without the '
+                                 f'target frame 0')
+            return order
         if set(order) != set(self.frame_ids) or len(order) != len(self.frame_ids):
             raise ValueError(f'MonoDepth: the batch holds frames {list(order)} but the model '
                              f'was built with frame_ids={list(self.frame_ids)}; use the same '
@@ -249,7 +259,7 @@ class MonoDepth(BaseModel):
         if not isinstance(inputs, Mapping):
             raise TypeError(f'MonoDepth: inputs must be an image tensor (B, 3, H, W) or the '
                             f"dataset's dict, got {type(inputs).__name__}")
-        return self._frames(inputs, key, 0, self._frame_order(data_samples))[0]
+        return self._frames(inputs, key, 0, self._frame_order(data_samples, False))[0]
 
     def _loss(self, inputs: Mapping, data_samples: Sequence[Any] | None) -> dict[str, Tensor]:
         if not isinstance(inputs, Mapping):
@@ -274,7 +284,7 @@ class MonoDepth(BaseModel):
         if data_samples is not None and len(data_samples) != scaled.shape[0]:
             raise ValueError(f'MonoDepth: {len(data_samples)} data samples for a batch of '
                              f'{scaled.shape[0]} images')
-        order = self._frame_order(data_samples) if data_samples else self.frame_ids
+        order = self._frame_order(data_samples, False) if data_samples else self.frame_ids
         out = []
         for i in range(scaled.shape[0]):
             item: dict[str, Any] = {}
