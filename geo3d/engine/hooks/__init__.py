@@ -1,4 +1,5 @@
 """Runner hooks; importing registers them in geo3d's HOOKS registry."""
+from .curation import DatasetCurationHook
 from .ema_teacher import EMATeacherHook, cosine_momentum, ema_update
 
-__all__ = ['EMATeacherHook', 'cosine_momentum', 'ema_update']
+__all__ = ['EMATeacherHook', 'cosine_momentum', 'ema_update', 'DatasetCurationHook']
