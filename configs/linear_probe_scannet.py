@@ -53,3 +53,7 @@ param_scheduler = [
 ]
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=2,
                                      save_best='seg/mIoU', rule='greater'))
+
+# `tools/linear_probe.py ... --cached` (offline probe on cached features, no augmentation)
+cached_probe = dict(epochs=100, batch_size=8192, lr=0.01, weight_decay=0.01, warmup_epochs=2,
+                    points_per_scene=4000, class_balanced=False, seed=0)

@@ -49,3 +49,9 @@ param_scheduler = [
 default_hooks = dict(logger=dict(type='LoggerHook', interval=5),
                      checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2,
                                      save_best='seg/mIoU', rule='greater'))
+
+# `tools/linear_probe.py ... --cached`: features extracted once per training scene (the val
+# pipeline above), 4000 random labelled voxels per scene, standardised linear layer fitted
+# offline (what `make demo` runs: converged in seconds on a CPU, no augmentation).
+cached_probe = dict(epochs=100, batch_size=4096, lr=0.01, weight_decay=0.01, warmup_epochs=2,
+                    points_per_scene=4000, class_balanced=False, seed=0)

@@ -13,7 +13,6 @@ Prints the per-class table and ``knn probe mIoU (<label set>): X.XXXX``.
 from __future__ import annotations
 
 import argparse
-import copy
 import os.path as osp
 import sys
 import time
@@ -26,31 +25,19 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 import geo3d.datasets  # noqa: E402,F401  (registers datasets and transforms)
 import geo3d.models  # noqa: E402,F401
-from geo3d.datasets.collate import point_collate  # noqa: E402
-from geo3d.models.probes import FrozenFeatureExtractor, KNNProbe  # noqa: E402
-from geo3d.registry import DATASETS  # noqa: E402
+from geo3d.models.probes import (KNNProbe, build_extractor, build_probe_split,  # noqa: E402
+                                 iter_scenes)
 from geo3d.structures import PointBatch  # noqa: E402
 from geo3d.utils.errors import DataNotFoundError  # noqa: E402
 
 
-def build_extractor(cfg: Config, checkpoint: str | None) -> FrozenFeatureExtractor:
-    """Frozen backbone + sampler from a probe (or any ``model.backbone``) config."""
-    return FrozenFeatureExtractor(copy.deepcopy(cfg.model.backbone),
-                                  copy.deepcopy(cfg.model.get('sampler')), checkpoint)
-
-
 def build_split(cfg: Config, which: str):
     """The train or val dataset of the config, with the val pipeline and no repetition."""
-    ds = copy.deepcopy(cfg[f'{which}_dataloader'].dataset)
-    ds.pipeline = copy.deepcopy(cfg.val_dataloader.dataset.pipeline)
-    ds.loop = 1
-    ds.test_mode = True
-    return DATASETS.build(ds)
+    return build_probe_split(cfg, which)
 
 
 def scenes(dataset, device: torch.device) -> Iterator[PointBatch]:
-    for i in range(len(dataset)):
-        yield point_collate([dataset[i]])['inputs'].to(device)
+    return iter_scenes(dataset, device)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -167,3 +167,33 @@ def test_knn_probe_tool_end_to_end(tiny_probe_setup, capsys):
     miou = float(re.findall(r'knn probe mIoU \(scannet20, k=5\): ([0-9.]+)', printed)[-1])
     assert 0.0 <= miou <= 1.0 and 'bank: 300 voxels of 1 training scenes' in printed
     assert 'wall' in printed            # the per-class table
+
+
+def test_linear_probe_tool_cached_writes_result_json(tiny_probe_setup, capsys):
+    """--cached: features extracted once, the probe fitted offline; the JSON's mIoU is the
+    printed one and holds a per-class IoU for every class; the backbone file is untouched."""
+    import json
+    import re
+
+    from tests.helpers.tools import load_tool
+
+    tmp, cfg, _ = tiny_probe_setup
+    before = (tmp / 'seg.pth').read_bytes()
+    out = tmp / 'cached.json'
+    tool = load_tool('linear_probe')
+    assert tool.main([str(cfg), '--checkpoint', str(tmp / 'seg.pth'), '--cached',
+                      '--result-json', str(out), '--work-dir', str(tmp / 'work_cached'),
+                      '--cfg-options', 'cached_probe.epochs=3',
+                      'cached_probe.points_per_scene=500']) == 0
+    printed = capsys.readouterr().out
+    miou = float(re.findall(r'linear probe mIoU \(scannet20, cached features\): ([0-9.]+)',
+                            printed)[-1])
+    r = json.loads(out.read_text())
+    assert r['mode'] == 'cached' and abs(r['mIoU'] - miou) < 1e-4
+    assert len(r['per_class_iou']) == 20 and r['settings']['epochs'] == 3
+    assert 'cache: 500 voxels of 1 training scenes' in printed
+    assert (tmp / 'seg.pth').read_bytes() == before
+    # bad settings are named
+    assert tool.main([str(cfg), '--checkpoint', 'none', '--cached',
+                      '--cfg-options', 'cached_probe.epoch=3']) == 2
+    assert "unknown cached_probe keys ['epoch']" in capsys.readouterr().err
