@@ -33,42 +33,55 @@ def velodyne_directions(azimuth_steps: int, elevations_deg: np.ndarray = HDL64_E
                      np.broadcast_to(se, (len(el), azimuth_steps))], -1)
 
 
+_PAIRS = np.array([(i, j) for i in range(8) for j in range(i + 1, 8)])
+
+
 def lidar_candidates(corners: np.ndarray, T_velo_world: np.ndarray, elevations_deg: np.ndarray,
                      azimuth_steps: int) -> list[np.ndarray | None]:
     """Per primitive, flat ray indices (``ring * C + column``) that may hit it (None = all).
 
-    Columns: the azimuth range of the corners (exact for a convex body whose ground projection
-    does not contain the sensor; otherwise every column). Rings: the elevations within the
-    tangent cone of the corners' bounding sphere.
+    Works on each primitive's convex bound given by 8 corners, in the sensor frame. Columns:
+    if the largest cyclic gap between the corners' azimuths is at least pi, the sensor is
+    outside the bound's ground projection and the azimuth range is the complement of that
+    gap (exact); otherwise every column. Rings: elevations between ``atan2(z_min, rho)`` and
+    ``atan2(z_max, rho)`` over horizontal distances ``rho`` from the distance to the projected
+    hull (the minimum over all corner-pair segments) to the farthest corner.
     """
-    pts = corners @ T_velo_world[:3, :3].T + T_velo_world[:3, 3]
+    pts = corners @ T_velo_world[:3, :3].T + T_velo_world[:3, 3]  # (P, 8, 3)
     el_all = np.radians(np.asarray(elevations_deg, np.float64))
     step = 2 * math.pi / azimuth_steps
+    xy = pts[..., :2]
+    a, b = xy[:, _PAIRS[:, 0]], xy[:, _PAIRS[:, 1]]  # (P, 28, 2)
+    ab = b - a
+    t = np.clip(-(a * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    rho_min = np.linalg.norm(a + t[..., None] * ab, axis=-1).min(1)
+    rho_max = np.linalg.norm(xy, axis=-1).max(1)
+    z_min, z_max = pts[..., 2].min(1), pts[..., 2].max(1)
+    az = np.sort(np.arctan2(xy[..., 1], xy[..., 0]), axis=1)  # (P, 8)
+    gaps = np.diff(np.concatenate([az, az[:, :1] + 2 * math.pi], 1), axis=1)
     out: list[np.ndarray | None] = []
     for j in range(len(pts)):
-        p = pts[j]
-        c = p.mean(0)
-        r = np.linalg.norm(p - c, axis=1).max() * (1 + 1e-6) + 1e-6
-        dist = np.linalg.norm(c)
-        if dist <= r:
-            out.append(None)
-            continue
-        el_c = math.asin(max(-1.0, min(1.0, c[2] / dist)))
-        cone = math.asin(min(1.0, r / dist))
-        rows = np.flatnonzero((el_all >= el_c - cone - 1e-9) & (el_all <= el_c + cone + 1e-9))
+        g = int(gaps[j].argmax())
+        outside = gaps[j, g] >= math.pi
+        lo_rho = rho_min[j] if outside else 0.0
+        el_hi = math.atan2(z_max[j], lo_rho if z_max[j] >= 0 else rho_max[j])
+        el_lo = math.atan2(z_min[j], rho_max[j] if z_min[j] >= 0 else lo_rho)
+        rows = np.flatnonzero((el_all >= el_lo - 1e-9) & (el_all <= el_hi + 1e-9))
         if len(rows) == 0:
             out.append(np.zeros(0, np.int64))
             continue
-        if np.hypot(c[0], c[1]) <= np.linalg.norm((p - c)[:, :2], axis=1).max() + 1e-6:
-            cols = np.arange(azimuth_steps)
+        if outside:  # the covered arc runs from az[g + 1] round to az[g]
+            a0 = az[j, (g + 1) % 8]
+            a1 = az[j, g] + (2 * math.pi if g + 1 < 8 else 0.0)
+            c0 = int(math.floor((a0 + math.pi) / step - 0.5))
+            c1 = int(math.ceil((a1 + math.pi) / step - 0.5))
+            cols = np.arange(c0, c1 + 1) % azimuth_steps
         else:
-            az_c = math.atan2(c[1], c[0])
-            da = (np.arctan2(p[:, 1], p[:, 0]) - az_c + math.pi) % (2 * math.pi) - math.pi
-            lo = int(math.floor((az_c + da.min() + math.pi) / step - 0.5)) - 1
-            hi = int(math.ceil((az_c + da.max() + math.pi) / step - 0.5)) + 1
-            cols = np.arange(lo, hi + 1) % azimuth_steps if hi - lo + 1 < azimuth_steps \
-                else np.arange(azimuth_steps)
-        out.append((rows[:, None] * azimuth_steps + cols[None]).ravel())
+            cols = np.arange(azimuth_steps)
+        if len(rows) == len(el_all) and len(cols) >= azimuth_steps:
+            out.append(None)
+        else:
+            out.append((rows[:, None] * azimuth_steps + cols[None]).ravel())
     return out
 
 

@@ -18,8 +18,13 @@ from .textures import (cell_index, detail_fade, fbm, filtered_box, filtered_puls
 
 __all__ = ['surface_albedo', 'sky_color', 'lidar_reflectance', 'shade']
 
-_WHITE_PAINT = np.array([0.88, 0.88, 0.84])
-_GLASS = np.array([0.09, 0.11, 0.15])
+def _rgb(*v: float) -> np.ndarray:
+    """A float32 colour constant (texture maths runs in float32: about 1.5x faster)."""
+    return np.array(v, np.float32)
+
+
+_WHITE_PAINT = _rgb(0.88, 0.88, 0.84)
+_GLASS = _rgb(0.09, 0.11, 0.15)
 
 
 def _mix(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -35,17 +40,17 @@ def _ground(loc: np.ndarray, fp: np.ndarray, scene: StreetScene) -> np.ndarray:
     s = scene.seed
     ay = np.abs(y)
     asph = 0.36 + 0.4 * fbm(x, y, s, (6.0, 1.7, 0.5, 0.15, 0.045), fm, gain=0.75)
-    asph *= 1.0 - 0.2 * smoothstep(0.6, 0.7, value_noise(x / 9.0, y / 4.0, s + 5))
+    asph *= 1.0 - 0.12 * smoothstep(0.55, 0.8, value_noise(x / 9.0, y / 4.0, s + 5))
     lane_edge = scene.road_half_width - 2.1
     asph *= 1.0 + 0.07 * filtered_box(ay, lane_edge, 1e3, fy)  # lighter parking strips
     dash = filtered_box(y, -0.07, 0.07, fy) * filtered_pulse_train(x, 9.0, 0.0, 3.0, fx)
     edge = filtered_box(ay, lane_edge - 0.06, lane_edge + 0.06, fy)
     wear = 0.75 + 0.5 * value_noise(x / 0.7, y / 0.7, s + 11) * detail_fade(0.7, fm)
     paint = np.clip((dash + edge) * np.minimum(wear, 1.0), 0.0, 1.0)
-    road = _mix(asph[:, None] * np.array([1.0, 1.0, 1.04]), _WHITE_PAINT, paint)
+    road = _mix(asph[:, None] * _rgb(1.0, 1.0, 1.04), _WHITE_PAINT, paint)
     g = value_noise(x / 3.0, y / 3.0, s + 17)
-    grass = _mix(np.broadcast_to(np.array([0.27, 0.37, 0.15]), (len(x), 3)),
-                 np.array([0.42, 0.37, 0.27]), g)
+    grass = _mix(np.broadcast_to(_rgb(0.27, 0.37, 0.15), (len(x), 3)),
+                 _rgb(0.42, 0.37, 0.27), g)
     grass *= (1.0 + 0.6 * fbm(x, y, s + 23, (0.8, 0.25, 0.07), fm))[:, None]
     w_road = filtered_box(ay, -1.0, scene.road_half_width, fy)
     return _mix(grass, road, w_road)
@@ -53,7 +58,7 @@ def _ground(loc: np.ndarray, fp: np.ndarray, scene: StreetScene) -> np.ndarray:
 
 def _sidewalk(loc, fp, axis, color, seed) -> np.ndarray:
     n = len(loc)
-    out = np.empty((n, 3))
+    out = np.empty((n, 3), np.float32)
     top = axis == 2
     if top.any():
         x, y = loc[top, 0], loc[top, 1]
@@ -73,19 +78,19 @@ def _sidewalk(loc, fp, axis, color, seed) -> np.ndarray:
         fm = np.maximum(fh, fp[side, 2])
         joint = filtered_pulse_train(h, 1.0, 0.0, 0.02, fh)
         b = 1.05 * (1.0 + 0.3 * fbm(h, loc[side, 2], seed[side] + 3, (0.5, 0.12, 0.03), fm))
-        out[side] = np.array([0.74, 0.74, 0.72]) * (b * (1.0 - 0.5 * joint))[:, None]
+        out[side] = _rgb(0.74, 0.74, 0.72) * (b * (1.0 - 0.5 * joint))[:, None]
     return out
 
 
 def _facade(loc, fp, axis, half, color, seed, param) -> np.ndarray:
     n = len(loc)
-    out = np.empty((n, 3))
+    out = np.empty((n, 3), np.float32)
     wall = axis != 2
     if (~wall).any():
         r = ~wall
         fm = np.maximum(fp[r, 0], fp[r, 1])
         v = 0.32 * (1.0 + 0.5 * fbm(loc[r, 0], loc[r, 1], seed[r] + 7, (1.0, 0.3, 0.08), fm))
-        out[r] = v[:, None] * np.array([1.0, 0.97, 0.95])
+        out[r] = v[:, None] * _rgb(1.0, 0.97, 0.95)
     if not wall.any():
         return out
     lw, fw, hw, cw, sw, pw = loc[wall], fp[wall], half[wall], color[wall], seed[wall], param[wall]
@@ -113,7 +118,7 @@ def _facade(loc, fp, axis, half, color, seed, param) -> np.ndarray:
         bv = 1.0 + 0.35 * (hash_unit(sw[brick], cell_index(hh, blen), row) - 0.5) \
             * detail_fade(course, fm[brick])
         col = cw[brick] * bv[:, None]
-        base[brick] = _mix(col, np.array([0.72, 0.70, 0.66]), mortar)
+        base[brick] = _mix(col, _rgb(0.72, 0.70, 0.66), mortar)
 
     bays = np.maximum(np.floor((length - 1.0) / win_sp), 1.0)
     h_off = 0.5 * (length - bays * win_sp)
@@ -137,14 +142,14 @@ def _facade(loc, fp, axis, half, color, seed, param) -> np.ndarray:
     plinth = filtered_box(z, -1.0, 0.45, fz)
 
     col = base * (1.0 - 0.2 * np.clip(band, 0.0, 1.0))[:, None]
-    col = _mix(col, np.array([0.42, 0.41, 0.40]), plinth)
+    col = _mix(col, _rgb(0.42, 0.41, 0.40), plinth)
     cell = hash_unit(sw, cell_index(hx, win_sp), cell_index(z, floor_h))
     lit = (cell > 0.7) * detail_fade(win_sp, fm)
     refl = (z % floor_h) / floor_h
     glass = (_GLASS[None] * (1.0 + 0.8 * refl * detail_fade(floor_h, fm))[:, None]
-             + lit[:, None] * np.array([0.40, 0.34, 0.22]))
-    frame_col = np.where(brick[:, None], np.array([[0.90, 0.90, 0.88]]),
-                         np.array([[0.30, 0.30, 0.32]]))
+             + lit[:, None] * _rgb(0.40, 0.34, 0.22))
+    frame_col = np.where(brick[:, None], _rgb(0.90, 0.90, 0.88)[None],
+                         _rgb(0.30, 0.30, 0.32)[None])
     col = _mix(col, frame_col, frame)
     col = _mix(col, glass, np.clip(win + shop, 0.0, 1.0))
     out[wall] = col
@@ -167,16 +172,16 @@ def _car_body(loc, fp, axis, half, color, seed, param) -> np.ndarray:
         fm = np.maximum(fp[side, 0], fp[side, 2]) + 1e-4
         col = out[side]
         rocker = filtered_box(zl, -hzs - 1.0, -hzs + 0.1, fp[side, 2])
-        col = _mix(col, np.array([0.10, 0.10, 0.11]), rocker)
+        col = _mix(col, _rgb(0.10, 0.10, 0.11), rocker)
         seam = (filtered_box(x, 0.12, 0.14, fp[side, 0]) + filtered_box(x, -0.95, -0.93,
                                                                          fp[side, 0]))
-        col = _mix(col, np.array([0.05, 0.05, 0.05]), np.clip(seam, 0.0, 1.0) * 0.8)
+        col = _mix(col, _rgb(0.05, 0.05, 0.05), np.clip(seam, 0.0, 1.0) * 0.8)
         for sgn in (-1.0, 1.0):
             d = np.hypot(x - sgn * (hx - 0.8), zg - r)
             tyre = np.clip((r - d) / fm + 0.5, 0.0, 1.0)
             rim = np.clip((0.55 * r - d) / fm + 0.5, 0.0, 1.0)
-            col = _mix(col, np.array([0.05, 0.05, 0.05]), tyre)
-            col = _mix(col, np.array([0.65, 0.66, 0.68]), rim)
+            col = _mix(col, _rgb(0.05, 0.05, 0.05), tyre)
+            col = _mix(col, _rgb(0.65, 0.66, 0.68), rim)
         out[side] = col
     end = axis == 0
     if end.any():
@@ -184,14 +189,14 @@ def _car_body(loc, fp, axis, half, color, seed, param) -> np.ndarray:
         hy, hzs = half[end, 1], hz[end]
         fy, fz = fp[end, 1], fp[end, 2]
         front = loc[end, 0] > 0
-        lamp_c = np.where(front[:, None], np.array([[0.92, 0.92, 0.85]]),
-                          np.array([[0.75, 0.08, 0.06]]))
+        lamp_c = np.where(front[:, None], _rgb(0.92, 0.92, 0.85)[None],
+                          _rgb(0.75, 0.08, 0.06)[None])
         lamp_v = filtered_box(zl, hzs - 0.25, hzs - 0.07, fz)
         lamp = lamp_v * (filtered_box(y, -hy + 0.08, -hy + 0.4, fy)
                          + filtered_box(y, hy - 0.4, hy - 0.08, fy))
         plate = filtered_box(y, -0.26, 0.26, fy) * filtered_box(zl, -hzs + 0.12, -hzs + 0.24, fz)
         col = _mix(out[end], lamp_c, np.clip(lamp, 0.0, 1.0))
-        col = _mix(col, np.array([0.9, 0.9, 0.86]), plate)
+        col = _mix(col, _rgb(0.9, 0.9, 0.86), plate)
         out[end] = col
     return out
 
@@ -218,7 +223,7 @@ def _car_cabin(loc, fp, axis, half, color, seed) -> np.ndarray:
 
 
 def _sign(loc, fp, axis, half, color) -> np.ndarray:
-    out = np.broadcast_to(np.array([0.5, 0.5, 0.52]), (len(loc), 3)).copy()
+    out = np.broadcast_to(_rgb(0.5, 0.5, 0.52), (len(loc), 3)).copy()
     face = axis == 0
     if face.any():
         y, z = loc[face, 1], loc[face, 2]
@@ -227,7 +232,7 @@ def _sign(loc, fp, axis, half, color) -> np.ndarray:
         inner = filtered_box(y, -hy + 0.05, hy - 0.05, fy) * filtered_box(z, -hz + 0.05,
                                                                           hz - 0.05, fz)
         bar = filtered_box(y, -0.6 * hy, 0.6 * hy, fy) * filtered_box(z, -0.07, 0.07, fz)
-        white = np.array([0.95, 0.95, 0.95])
+        white = _rgb(0.95, 0.95, 0.95)
         col = _mix(color[face], white, bar)
         out[face] = _mix(np.broadcast_to(white, col.shape), col, inner)
     return out
@@ -252,7 +257,8 @@ def _crown(loc, fp, color, seed) -> np.ndarray:
 
 
 def surface_albedo(hits: Hits, footprint: np.ndarray, scene: StreetScene) -> np.ndarray:
-    """(N, 3) albedo in [0, 1] of every hit (0 for misses).
+    """(N, 3) albedo in [0, 1] of every hit (0 for misses); patterns are evaluated in float32
+    (texture coordinates of a street are well within its precision).
 
     Args:
         hits: nearest hits of N rays.
@@ -262,10 +268,15 @@ def surface_albedo(hits: Hits, footprint: np.ndarray, scene: StreetScene) -> np.
     n = len(hits.t)
     out = np.zeros((n, 3))
     m = hits.material
-    for code in np.unique(m):
-        sel = m == code
-        loc, fp, ax = hits.local[sel], footprint[sel], hits.axis[sel]
-        half, col, sd, par = hits.half[sel], hits.color[sel], hits.seed[sel], hits.param[sel]
+    order = np.argsort(m, kind='stable')
+    codes, starts = np.unique(m[order], return_index=True)
+    ends = np.append(starts[1:], n)
+    for code, a, b in zip(codes, starts, ends):
+        sel = order[a:b]
+        f32 = np.float32
+        loc, fp, ax = hits.local[sel].astype(f32), footprint[sel].astype(f32), hits.axis[sel]
+        half, col = hits.half[sel].astype(f32), hits.color[sel].astype(f32)
+        sd, par = hits.seed[sel], hits.param[sel].astype(f32)
         if code == Material.GROUND:
             out[sel] = _ground(loc, fp, scene)
         elif code == Material.SIDEWALK:
@@ -294,13 +305,13 @@ def sky_color(dirs: np.ndarray, seed: int, pixel_angle: float) -> np.ndarray:
     d = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
     dz = d[:, 2]
     tz = np.clip(dz * 2.5, 0.0, 1.0) ** 0.7
-    col = _mix(np.broadcast_to(np.array([0.80, 0.86, 0.93]), d.shape),
-               np.array([0.36, 0.56, 0.86]), tz)
+    col = _mix(np.broadcast_to(_rgb(0.80, 0.86, 0.93), d.shape),
+               _rgb(0.36, 0.56, 0.86), tz)
     k = 1.0 / (np.maximum(dz, 0.0) + 0.12)
     cx, cy = 6.0 * d[:, 0] * k, 6.0 * d[:, 1] * k
     fp = 6.0 * pixel_angle * k * k
     cloud = smoothstep(0.02, 0.22, fbm(cx, cy, seed + 99, (3.0, 1.2, 0.4, 0.13), fp) + 0.05)
-    return _mix(col, np.array([0.95, 0.95, 0.96]), cloud * (dz > -0.05))
+    return _mix(col, _rgb(0.95, 0.95, 0.96), cloud * (dz > -0.05))
 
 
 def shade(albedo: np.ndarray, normal: np.ndarray, sun: np.ndarray,

@@ -48,9 +48,10 @@ def hash_u32(seed: int | np.ndarray, *keys: np.ndarray) -> np.ndarray:
         return _mix32(h)
 
 
-def hash_unit(seed: int | np.ndarray, *keys: np.ndarray) -> np.ndarray:
-    """Hash of integer keys mapped to float64 in [0, 1)."""
-    return hash_u32(seed, *keys).astype(np.float64) * (1.0 / 4294967296.0)
+def hash_unit(seed: int | np.ndarray, *keys: np.ndarray, dtype: type = np.float32
+              ) -> np.ndarray:
+    """Hash of integer keys mapped to floats in [0, 1] (``dtype``, float32 by default)."""
+    return (hash_u32(seed, *keys) >> np.uint32(8)).astype(dtype) * dtype(1.0 / 16777216.0)
 
 
 def smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
@@ -67,7 +68,8 @@ def detail_fade(period: float | np.ndarray, footprint: np.ndarray) -> np.ndarray
 
 def value_noise(x: np.ndarray, y: np.ndarray, seed: int | np.ndarray) -> np.ndarray:
     """2D lattice value noise in [0, 1) with unit cell size (smoothstep-blended corners;
-    corner values are :func:`hash_unit` of the lattice point)."""
+    corner values are :func:`hash_unit` of the lattice point; float32 unless x/y are
+    float64)."""
     xf, yf = np.floor(x), np.floor(y)
     tx, ty = x - xf, y - yf
     tx = tx * tx * (3.0 - 2.0 * tx)
@@ -78,11 +80,12 @@ def value_noise(x: np.ndarray, y: np.ndarray, seed: int | np.ndarray) -> np.ndar
         a1 = s ^ _key(xf.astype(np.int64) + 1, 0)
         b0 = _key(yf.astype(np.int64), 1)
         b1 = _key(yf.astype(np.int64) + 1, 1)
-        scale = 1.0 / 4294967296.0
-        v00 = _mix32(a0 ^ b0).astype(np.float64) * scale
-        v10 = _mix32(a1 ^ b0).astype(np.float64) * scale
-        v01 = _mix32(a0 ^ b1).astype(np.float64) * scale
-        v11 = _mix32(a1 ^ b1).astype(np.float64) * scale
+        ft = np.result_type(x, y, np.float32)
+        scale = ft.type(1.0 / 16777216.0)
+        v00 = (_mix32(a0 ^ b0) >> np.uint32(8)).astype(ft) * scale
+        v10 = (_mix32(a1 ^ b0) >> np.uint32(8)).astype(ft) * scale
+        v01 = (_mix32(a0 ^ b1) >> np.uint32(8)).astype(ft) * scale
+        v11 = (_mix32(a1 ^ b1) >> np.uint32(8)).astype(ft) * scale
     a = v00 + (v10 - v00) * tx
     b = v01 + (v11 - v01) * tx
     return a + (b - a) * ty
@@ -101,7 +104,7 @@ def fbm(x: np.ndarray, y: np.ndarray, seed: int | np.ndarray,
             than 4 pixels (fully gone at 2).
         gain: amplitude ratio between consecutive octaves.
     """
-    out = np.zeros(np.broadcast(x, y).shape)
+    out = np.zeros(np.broadcast(x, y).shape, np.result_type(x, y, np.float32))
     amp, norm = 1.0, 0.0
     seed = np.asarray(seed, np.int64)
     for k, lam in enumerate(wavelengths):
@@ -136,7 +139,7 @@ def filtered_pulse_train(x: np.ndarray, period: float | np.ndarray, lo: float | 
     Returns:
         (N,) coverage in [0, 1]; tends to the duty cycle ``(hi - lo) / period`` for wide filters.
     """
-    p = np.asarray(period, np.float64)
+    p = np.asarray(period)
     s, w = x / p, np.maximum(width, 1e-9) / p
     l, h = np.asarray(lo) / p, np.asarray(hi) / p
     return (_pulse_integral(s + 0.5 * w, l, h) - _pulse_integral(s - 0.5 * w, l, h)) / w
