@@ -18,8 +18,12 @@ from .textures import (cell_index, detail_fade, fbm, filtered_box, filtered_puls
 
 __all__ = ['surface_albedo', 'sky_color', 'lidar_reflectance', 'shade']
 
+A = np.ndarray
+
+
 def _rgb(*v: float) -> np.ndarray:
-    """A float32 colour constant (texture maths runs in float32: about 1.5x faster)."""
+    """A float32 colour constant (the texture maths runs in float32, about 1.35x faster
+    than float64 here)."""
     return np.array(v, np.float32)
 
 
@@ -33,7 +37,9 @@ def _mix(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
     return a * (1.0 - w) + b * w
 
 
-def _ground(loc: np.ndarray, fp: np.ndarray, scene: StreetScene) -> np.ndarray:
+def _ground(loc: A, fp: A, scene: StreetScene) -> A:
+    """Road (asphalt grain, repaired patches, dashed centre line, parking-strip lines) and the
+    verge beyond the kerb (grass / gravel)."""
     x, y = loc[:, 0], loc[:, 1]
     fx, fy = fp[:, 0], fp[:, 1]
     fm = np.sqrt(fx * fy)  # between the two axes: keeps grain on the foreshortened road
@@ -56,7 +62,8 @@ def _ground(loc: np.ndarray, fp: np.ndarray, scene: StreetScene) -> np.ndarray:
     return _mix(grass, road, w_road)
 
 
-def _sidewalk(loc, fp, axis, color, seed) -> np.ndarray:
+def _sidewalk(loc: A, fp: A, axis: A, color: A, seed: A) -> A:
+    """Top: paving tiles with joints and per-tile brightness; sides: kerb stones."""
     n = len(loc)
     out = np.empty((n, 3), np.float32)
     top = axis == 2
@@ -82,7 +89,9 @@ def _sidewalk(loc, fp, axis, color, seed) -> np.ndarray:
     return out
 
 
-def _facade(loc, fp, axis, half, color, seed, param) -> np.ndarray:
+def _facade(loc: A, fp: A, axis: A, half: A, color: A, seed: A, param: A) -> A:
+    """Walls: plaster or brick, window grid with frames and glass (some lit), shop windows on
+    the ground floor, floor bands, plinth; roof: gravel."""
     n = len(loc)
     out = np.empty((n, 3), np.float32)
     wall = axis != 2
@@ -156,7 +165,9 @@ def _facade(loc, fp, axis, half, color, seed, param) -> np.ndarray:
     return out
 
 
-def _car_body(loc, fp, axis, half, color, seed, param) -> np.ndarray:
+def _car_body(loc: A, fp: A, axis: A, half: A, color: A, seed: A, param: A) -> A:
+    """Paint with a vertical gradient; sides: wheels, rocker, door seams; ends: lamps and a
+    number plate."""
     n = len(loc)
     out = color * (1.0 + 0.15 * fbm(loc[:, 0], loc[:, 1] + loc[:, 2], seed, (0.6, 0.15),
                                     fp.max(1)))[:, None]
@@ -201,7 +212,8 @@ def _car_body(loc, fp, axis, half, color, seed, param) -> np.ndarray:
     return out
 
 
-def _car_cabin(loc, fp, axis, half, color, seed) -> np.ndarray:
+def _car_cabin(loc: A, fp: A, axis: A, half: A, color: A, seed: A) -> A:
+    """Glass between pillars on the sides and ends, painted roof."""
     out = color.copy()
     side = axis != 2
     if side.any():
@@ -222,7 +234,8 @@ def _car_cabin(loc, fp, axis, half, color, seed) -> np.ndarray:
     return out
 
 
-def _sign(loc, fp, axis, half, color) -> np.ndarray:
+def _sign(loc: A, fp: A, axis: A, half: A, color: A) -> A:
+    """Traffic sign: white border and bar on a coloured plate (both x faces)."""
     out = np.broadcast_to(_rgb(0.5, 0.5, 0.52), (len(loc), 3)).copy()
     face = axis == 0
     if face.any():
@@ -238,14 +251,16 @@ def _sign(loc, fp, axis, half, color) -> np.ndarray:
     return out
 
 
-def _trunk(loc, fp, axis, color, seed) -> np.ndarray:
+def _trunk(loc: A, fp: A, axis: A, color: A, seed: A) -> A:
+    """Bark: vertically stretched noise."""
     h = np.where(axis == 1, loc[:, 0], loc[:, 1])
     fm = np.maximum(np.where(axis == 1, fp[:, 0], fp[:, 1]), fp[:, 2])
     v = 1.0 + 0.6 * fbm(h / 0.25, loc[:, 2], seed, (1.0, 0.3, 0.1), fm / 0.25)
     return color * v[:, None]
 
 
-def _crown(loc, fp, color, seed) -> np.ndarray:
+def _crown(loc: A, fp: A, color: A, seed: A) -> A:
+    """Leaves: tri-planar noise, darker underneath."""
     fm = fp.max(1)
     x, y, z = loc[:, 0], loc[:, 1], loc[:, 2]
     wl = (0.9, 0.3, 0.1, 0.035)

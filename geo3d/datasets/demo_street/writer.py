@@ -55,8 +55,8 @@ def drive_folder_name(date: str, drive: str) -> str:
 
 
 def _png_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format='PNG')
+    buf = io.BytesIO()  # zlib level 3: half the time of the default 6, about 10 % larger
+    Image.fromarray(array).save(buf, format='PNG', compress_level=3)
     return buf.getvalue()
 
 
