@@ -362,6 +362,12 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
         make_demo_kitti(tmp_path, num_drives=0)
     with pytest.raises(ValueError, match='height'):
         make_demo_kitti(tmp_path, height=4)
+    real = tmp_path / 'real'
+    (real / DEMO_DATE).mkdir(parents=True)
+    (real / DEMO_DATE / 'calib_cam_to_cam.txt').write_text('calib_time: real\n')
+    with pytest.raises(FileExistsError, match='calib_cam_to_cam.txt exists'):
+        make_demo_kitti(real, num_drives=1, frames_per_drive=1, height=16, width=40)
+    assert (real / DEMO_DATE / 'calib_cam_to_cam.txt').read_text() == 'calib_time: real\n'
     with pytest.raises(ValueError, match='x_range'):
         make_street_scene(0, (10.0, 0.0))
     with pytest.raises(ValueError, match='4 digits'):

@@ -191,6 +191,17 @@ def _remove_stale(out: Path, keep: set[str]) -> None:
             shutil.rmtree(out / DEMO_DATE / drive_folder_name(DEMO_DATE, d), ignore_errors=True)
 
 
+def _refuse_foreign_root(root: Path, texts: dict[str, str]) -> None:
+    """Refuse to write into a KITTI root that holds other 2011_09_26 calibration files and no
+    demo manifest (a real download): the demo would overwrite its calibration."""
+    calib = root / DEMO_DATE / 'calib_cam_to_cam.txt'
+    if (calib.is_file() and not (root / MANIFEST).is_file()
+            and calib.read_text() != texts['calib_cam_to_cam.txt']):
+        raise FileExistsError(f'make_demo_kitti: {calib} exists and was not written by the demo '
+                              f'generator (no {MANIFEST}); refusing to overwrite a real KITTI '
+                              f'calibration, choose an empty output folder')
+
+
 def make_demo_kitti(out: str | os.PathLike[str], num_drives: int = 4,
                     frames_per_drive: int = 40, height: int = 128, width: int = 416,
                     seed: int = 0, moving_objects: int = 0, video_frames: int = 50,
@@ -224,10 +235,12 @@ def make_demo_kitti(out: str | os.PathLike[str], num_drives: int = 4,
             raise ValueError(f'make_demo_kitti: {name} must be an integer >= {lo}, got {v!r}')
     t0 = time.perf_counter()
     root = Path(out)
+    texts = kitti_calib_texts(width, height)
+    _refuse_foreign_root(root, texts)
     root.mkdir(parents=True, exist_ok=True)
     ids = demo_drive_ids(num_drives)
     _remove_stale(root, set(ids))
-    write_calib(root / DEMO_DATE, kitti_calib_texts(width, height))
+    write_calib(root / DEMO_DATE, texts)
     video = root / VIDEO_NAME if video_frames else None
     jobs = [(_write_drive, (str(root), seed, k, frames_per_drive, width, height, moving_objects,
                             lidar_azimuth_steps, shadows)) for k in range(num_drives)]
