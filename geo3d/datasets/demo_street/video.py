@@ -34,7 +34,7 @@ def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps:
         raise ImportError('write_video needs PyAV: pip install av (geo3d extra [video])') from e
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path).with_suffix('.mp4')
+    tmp = tmp_name(path)  # the container format is given explicitly, not by the suffix
     codec = codec or pick_codec()
     n = 0
     size = None
