@@ -407,3 +407,16 @@ def test_make_demo_data_kind_kitti(tmp_path: Path, capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         tool.main(['--kind', 'kitti', '--drives', '0'])
     assert '--drives' in capsys.readouterr().err
+
+
+def test_full_size_calibration_is_the_real_2011_09_26_text() -> None:
+    texts = kitti_calib_texts(1242, 375)
+    lines = texts['calib_cam_to_cam.txt'].splitlines()
+    # shared/reference/dataset-formats.md, Appendix B (real KITTI files)
+    assert ('P_rect_02: 7.215377e+02 0.000000e+00 6.095593e+02 4.485728e+01 0.000000e+00 '
+            '7.215377e+02 1.728540e+02 2.163791e-01 0.000000e+00 0.000000e+00 1.000000e+00 '
+            '2.745884e-03') in lines
+    assert 'S_rect_03: 1.242000e+03 3.750000e+02' in lines
+    assert texts['calib_velo_to_cam.txt'].splitlines()[2] == \
+        'T: -4.069766e-03 -7.631618e-02 -2.717806e-01'
+    assert len(lines) == 2 + 4 * 8
