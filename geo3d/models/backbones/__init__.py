@@ -1,4 +1,5 @@
 from .spunet import SpUNet
 from .depth_resnet import DepthResNetEncoder
+from .image import SmallViT, TimmBackbone, TorchvisionResNet
 
-__all__ = ["SpUNet", "DepthResNetEncoder"]
+__all__ = ["SpUNet", "DepthResNetEncoder", "TorchvisionResNet", "TimmBackbone", "SmallViT"]

@@ -54,7 +54,7 @@ class GroCoLoss(nn.Module):
     def __init__(self, topk_neg: int = 10, steepness: float = 1.0, art_lambda: float = 0.25,
                  stop_grad: bool = True, gather_distributed: bool = False) -> None:
         super().__init__()
-        self._diffsort = _import_diffsort()
+        _import_diffsort()  # fail early; not kept as an attribute (modules do not deepcopy)
         if int(topk_neg) < 1:
             raise ValueError(f'GroCoLoss: topk_neg must be >= 1, got {topk_neg}')
         self.topk_neg = int(topk_neg)
@@ -68,13 +68,13 @@ class GroCoLoss(nn.Module):
         """diffsort's odd-even network for ``size`` entries, cached per device."""
         key = (size, str(device))
         if key not in self._networks:
-            self._networks[key] = self._diffsort.networks.get_sorting_network(
+            self._networks[key] = _import_diffsort().networks.get_sorting_network(
                 'odd_even', size, device)
         return self._networks[key]
 
     def soft_permutation(self, sims: Tensor) -> Tensor:
         """(A, n) scores -> (A, n, n) relaxed permutation, ``[a, i, r]`` = P(entry i at rank r)."""
-        _, perm = self._diffsort.functional.sort(self._network(sims.shape[1], sims.device),
+        _, perm = _import_diffsort().functional.sort(self._network(sims.shape[1], sims.device),
                                                  sims, self.steepness, self.art_lambda, 'cauchy')
         return perm
 
