@@ -97,6 +97,12 @@ def test_run_image_probe_and_errors() -> None:
                **loaders)
     r = run_image_probe(cfg, None, device='cpu')
     assert r['checkpoint'] == 'none' and r['num_test'] == 10
+    # randomness.seed makes the random-init baseline reproducible
+    seeded = dict(cfg, randomness=dict(seed=3))
+    torch.manual_seed(0)
+    a = run_image_probe(seeded, None, device='cpu')
+    torch.manual_seed(1)
+    assert run_image_probe(seeded, None, device='cpu') == a
     assert all(0.0 <= r[f'{s}/{m}'] <= 1.0 for s in ('val', 'test') for m in ('linear_top1',
                                                                               'knn_top1'))
     with pytest.raises(ValueError, match='must be ImageLinearProbe'):

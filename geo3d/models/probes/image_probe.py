@@ -290,7 +290,8 @@ def run_image_probe(cfg: Any, checkpoint: str | None,
     ``test_dataloader`` (each with its own deterministic pipeline), then linear + k-NN.
 
     Args:
-        cfg: the config (``model`` of type ``ImageLinearProbe``).
+        cfg: the config (``model`` of type ``ImageLinearProbe``); ``randomness.seed`` seeds
+            torch before the backbone is built (the random initialisation of the baseline).
         checkpoint: backbone checkpoint, None = random initialisation.
         device: default CUDA when available.
 
@@ -303,6 +304,9 @@ def run_image_probe(cfg: Any, checkpoint: str | None,
                          f"{model_cfg.get('type')!r}")
     model_cfg['backbone_checkpoint'] = checkpoint
     device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    seed = (cfg.get('randomness') or {}).get('seed')
+    if seed is not None:  # the random-init baseline is reproducible (and varied by the seed)
+        torch.manual_seed(int(seed))
     probe = MODELS.build(model_cfg).to(device)
     loaders = [build_eval_loader(cfg['train_dataloader']),
                build_eval_loader(cfg['val_dataloader'])]
