@@ -51,7 +51,11 @@ model = dict(
     mask_level=None,        # [choice] patches = bottleneck voxels (stride 16: 32 cm at 2 cm)
     target_view='cross',    # paper: targets from the teacher on the other view
     loss='cosine',          # [choice] 1 - cos(projector(student), teacher); or 'smooth_l1'
-    target_norm='layer',    # [choice] teacher features LayerNorm-ed (no affine) per level
+    # [choice] teacher features standardised per channel over the masked voxels of the batch
+    # (data2vec-style). 'layer' (per-voxel LayerNorm) keeps the component all voxels share, so
+    # a cosine loss is nearly met by predicting the mean: on the demo rooms (60 epochs, cached
+    # probe) 'standardize' gave 0.212 mIoU, 'layer' 0.17-0.19, random init 0.117.
+    target_norm='standardize',
     level_weights=None,     # [choice] all levels (bottleneck included) weighted 1
     skip_token=True,        # [choice] learnable skip token per level for masked voxels
     # [choice] the mask token replaces masked bottleneck voxels after the encoder ('bottleneck',

@@ -14,8 +14,8 @@ pretraining code is not public; this follows the paper's description (Fig. 4/5, 
 
 Choices where the paper is silent (all options): patch size (``mask_level``, default the
 bottleneck), loss (``loss``: cosine by default) and target normalisation (``target_norm``:
-LayerNorm without affine by default), equal level weights, cross-view correspondence by
-original point index (``target_view='cross'``; ``'same'`` uses the teacher on the full same
+per-channel standardisation over the batch's masked voxels by default, as data2vec), equal
+level weights, cross-view correspondence by original point index (``target_view='cross'``; ``'same'`` uses the teacher on the full same
 view), the average of the teacher features when one student voxel meets several teacher
 voxels, and an eval-mode teacher (BatchNorm running statistics copied from the student by the
 EMA hook, so targets do not depend on the batch).
@@ -66,7 +66,7 @@ class MSM(BaseModel):
 
     def __init__(self, backbone: dict, mask_ratio: float = 0.4, mask_level: int | None = None,
                  target_view: Literal['cross', 'same'] = 'cross', loss: LossType = 'cosine',
-                 target_norm: TargetNorm = 'layer', smooth_l1_beta: float = 1.0,
+                 target_norm: TargetNorm = 'standardize', smooth_l1_beta: float = 1.0,
                  level_weights: Sequence[float] | None = None, skip_token: bool = True,
                  mask_token_at: Literal['bottleneck', 'bottleneck_input'] = 'bottleneck',
                  views: Sequence[str] = ('view0', 'view1'),
