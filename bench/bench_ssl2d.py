@@ -35,7 +35,7 @@ from geo3d.registry import DATASETS, MODELS  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METHODS = ('simclr', 'barlowtwins', 'mixed_barlowtwins', 'mocov2', 'mochi', 'dcl', 'dclw',
-           'isogclr', 'cacr', 'amcl', 'sla', 'groco')
+           'isogclr', 'cacr', 'amcl', 'sla', 'groco', 'scatsimclr')
 BACKBONES = {
     'resnet18': dict(type='TorchvisionResNet', depth=18, stem='imagenet'),
     'resnet50': dict(type='TorchvisionResNet', depth=50, stem='imagenet'),
@@ -55,6 +55,8 @@ def build(method: str, backbone: str, batch: int, size: int, device: torch.devic
     model_cfg = cfg.model
     if backbone != 'digits':
         model_cfg.backbone = dict(BACKBONES[backbone])
+    elif model_cfg.backbone.type == 'ScatNetBackbone':  # filters are built for one size
+        model_cfg.backbone.image_size = size
     if model_cfg.type in ('MoCoV2', 'MoCHi'):
         model_cfg.queue_size = max(int(model_cfg.queue_size), batch)
     if model_cfg.get('loss', {}).get('type') == 'ISogCLRLoss':
@@ -76,7 +78,8 @@ def time_steps(model, data: dict, steps: int, device: torch.device) -> float:
     def step() -> None:
         batch = model.data_preprocessor(data, True)
         opt.zero_grad(set_to_none=True)
-        model(**batch, mode='loss')['loss'].backward()
+        out = model(**batch, mode='loss')
+        sum(v for k, v in out.items() if 'loss' in k).backward()
         opt.step()
 
     times = []

@@ -72,3 +72,26 @@ def test_bad_arguments() -> None:
         TimmBackbone('resnet_does_not_exist')
     with pytest.raises(ValueError, match='multiple of patch_size'):
         SmallViT(img_size=10, patch_size=4)
+
+
+def test_scattering_backbone() -> None:
+    pytest.importorskip('kymatio')
+    from geo3d.models.backbones.scattering import ScatNetBackbone, scattering_channels
+    torch.manual_seed(0)
+    net = ScatNetBackbone(image_size=8, J=2, L=4, stem_channels=4, stages=((8, 1), (6, 1)),
+                          pool_size=2).eval()
+    assert scattering_channels(2, 4) == 1 + 2 * 4 + 16 and net.out_channels == 6 * 2 * 2
+    assert not any(n.startswith('scattering.') for n, _ in net.named_parameters())  # fixed
+    # a constant image: zeroth order = the constant (normalised low-pass), wavelets (zero
+    # mean) give ~0 in every first- and second-order coefficient
+    const = torch.full((1, 3, 8, 8), 0.7)
+    s = net.scatter(const).view(1, 3, 25, 2, 2)
+    torch.testing.assert_close(s[:, :, 0], torch.full((1, 3, 2, 2), 0.7), atol=1e-4, rtol=0)
+    assert float(s[:, :, 1:].abs().max()) < 1e-4
+    x = torch.rand(2, 3, 8, 8)
+    expected = net.adapter(net.scattering_bn(net.scatter(x))).flatten(1)
+    torch.testing.assert_close(net(x), expected)
+    with pytest.raises(ValueError, match=r'input must be \(B, 3, 8, 8\)'):
+        net(torch.rand(2, 3, 16, 16))
+    with pytest.raises(ValueError, match='multiple of 2\\^J'):
+        ScatNetBackbone(image_size=10, J=2)

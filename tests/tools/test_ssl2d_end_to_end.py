@@ -90,13 +90,18 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*_digits.py'))
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p)[:-3] for p in CONFIGS])
 def test_every_digits_config_takes_a_loss_step(path: str) -> None:
     cfg = Config.fromfile(path)
+    if cfg.model.backbone.type == 'ScatNetBackbone':
+        pytest.importorskip('kymatio')
+    if cfg.model.get('loss', {}).get('type') == 'GroCoLoss':
+        pytest.importorskip('diffsort')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     ds_cfg = cfg.train_dataloader.dataset
     ds_cfg.max_samples = 12
     dataset = DATASETS.build(ds_cfg)
     data = model.data_preprocessor(default_collate([dataset[i] for i in range(12)]), True)
-    loss = model(**data, mode='loss')['loss']
+    out = model(**data, mode='loss')
+    loss = sum(v for k, v in out.items() if 'loss' in k)  # what mmengine optimises
     loss.backward()
     assert torch.isfinite(loss)
     assert any(p.grad is not None and p.grad.abs().max() > 0 for p in model.backbone.parameters())

@@ -1,5 +1,7 @@
 from .spunet import SpUNet
 from .depth_resnet import DepthResNetEncoder
 from .image import SmallViT, TimmBackbone, TorchvisionResNet
+from .scattering import ScatNetBackbone
 
-__all__ = ["SpUNet", "DepthResNetEncoder", "TorchvisionResNet", "TimmBackbone", "SmallViT"]
+__all__ = ["SpUNet", "DepthResNetEncoder", "TorchvisionResNet", "TimmBackbone", "SmallViT",
+           "ScatNetBackbone"]

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 import geo3d.models.ssl2d.algorithms as algorithms
-from geo3d.models.ssl2d.losses import (MixedBarlowTwinsLoss, MoCHiLoss, aggregate_joint_logits,
-                                       rotate_views)
+from geo3d.models.ssl2d.algorithms.scatsimclr import rotate_each
+from geo3d.models.ssl2d.losses import (MixedBarlowTwinsLoss, MoCHiLoss, NTXentLoss,
+                                       aggregate_joint_logits, rotate_views)
 from geo3d.registry import MODELS
 
 B, V, S = 8, 2, 8
@@ -36,6 +37,7 @@ CONFIGS = {
     'SLA': dict(type='SLA', num_classes=3),
     'SLASD': dict(type='SLA', num_classes=3, self_distill=True),
 }
+CONFIGS['ScatSimCLR'] = dict(type='ScatSimCLR', neck=NECK, pretext_hidden=(16, 8))
 if HAS_DIFFSORT:
     CONFIGS['GroCo'] = dict(type='GroCo', neck=NECK, loss=dict(type='GroCoLoss', topk_neg=3))
 NUM_VIEWS = {'CACR': 3, 'GroCo': 3}
@@ -53,6 +55,11 @@ def batch(views: int = V, seed: int = 0) -> dict:
                              'sample_idx': torch.tensor([3, 17, 0, 9, 12, 5, 1, 19])}}
 
 
+def total_loss(out: dict) -> torch.Tensor:
+    """What mmengine optimises: the sum of every entry whose key holds 'loss'."""
+    return sum(v for k, v in out.items() if 'loss' in k)
+
+
 def fixed_batch_loss(model, data: dict, queue: torch.Tensor | None = None) -> float:
     """Training-mode loss of ``data`` on a copy (no state of ``model`` changes); MoCo's queue is
     reset to ``queue`` and the mixing draws are seeded, so only the weights differ."""
@@ -60,7 +67,7 @@ def fixed_batch_loss(model, data: dict, queue: torch.Tensor | None = None) -> fl
     if queue is not None:
         m.queue.copy_(queue)
     torch.manual_seed(123)
-    return float(m(**data, mode='loss')['loss'].detach())
+    return float(total_loss(m(**data, mode='loss')).detach())
 
 
 @pytest.mark.parametrize('name', sorted(CONFIGS))
@@ -72,7 +79,7 @@ def test_training_reduces_loss_and_reaches_backbone(name: str) -> None:
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     for step in range(6):
         opt.zero_grad()
-        loss = model(**data, mode='loss')['loss']
+        loss = total_loss(model(**data, mode='loss'))
         assert torch.isfinite(loss)
         loss.backward()
         if step == 0:
@@ -224,3 +231,17 @@ def test_amcl_heads_must_match_the_loss() -> None:
     with pytest.raises(ValueError, match='the neck gives 2 heads'):
         MODELS.build(dict(CONFIGS['AMCL'], backbone=BACKBONE,
                           loss=dict(type='AMCLLoss', dim=8, num_heads=3)))
+
+
+def test_scatsimclr_adds_the_rotation_pretext(monkeypatch) -> None:
+    model = build('ScatSimCLR').eval()  # eval: no dropout in the pretext head
+    k = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])
+    monkeypatch.setattr(model, 'draw_rotations', lambda b, d: k)
+    x = batch()['inputs']
+    out = model(x, mode='loss')
+    rotated = torch.stack([torch.rot90(x[b, 0], int(k[b]), dims=(1, 2)) for b in range(B)])
+    assert torch.equal(rotate_each(x[:, 0], k), rotated)
+    logits = model.pretext_head(model.backbone(rotated))
+    torch.testing.assert_close(out['loss_rotation'], 0.3 * F.cross_entropy(logits, k))
+    z = model.embed(x)
+    torch.testing.assert_close(out['loss_contrastive'], NTXentLoss(0.5)(z[:, 0], z[:, 1]))
