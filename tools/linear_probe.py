@@ -74,6 +74,7 @@ def run_cached(cfg, ckpt: str | None) -> dict:
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     train_set, val_set = build_probe_split(cfg, 'train'), build_probe_split(cfg, 'val')
     meta = val_set.metainfo
+    torch.manual_seed(opts['seed'])     # the random-init baseline's weights are reproducible
     extractor = build_extractor(cfg, ckpt).to(device).eval()
     probe = CachedLinearProbe(extractor, int(meta['num_classes']), opts['points_per_scene'],
                               opts['class_balanced'], int(meta.get('ignore_index', -1)),
