@@ -26,6 +26,7 @@ CONFIGS = {
                         loss=dict(type='BarlowTwinsLoss', lambda_offdiag=0.1)),
     'MixedBarlowTwins': dict(type='MixedBarlowTwins', neck=NECK),
     'MoCoV2': dict(type='MoCoV2', neck=NECK, queue_size=32, momentum=0.9),
+    'MoCoV2sym': dict(type='MoCoV2', neck=NECK, queue_size=32, momentum=0.9, symmetric=True),
     'MoCHi': dict(type='MoCHi', neck=NECK, queue_size=32, momentum=0.9,
                   loss=dict(type='MoCHiLoss', num_hard=8, num_mix=8, num_query_mix=2)),
     'DCL': dict(type='DCL', neck=NECK),
@@ -147,6 +148,25 @@ def test_moco_loss_is_infonce_against_the_queue_before_enqueue() -> None:
     logits = torch.cat([(F.normalize(q, dim=1) * k).sum(1, keepdim=True),
                         F.normalize(q, dim=1) @ queue.T], 1) / 0.2
     torch.testing.assert_close(loss.detach(), F.cross_entropy(logits, torch.zeros(B).long()))
+
+
+def test_symmetric_moco_averages_both_query_directions() -> None:
+    model = build('MoCoV2sym').train()
+    data = batch(seed=3)
+    queue = model.queue.clone()
+    loss = model(**data, mode='loss')['loss']
+    x = data['inputs']
+    with torch.no_grad():
+        z = model.embed(x)  # the queries of both views (one pass, shared BN statistics)
+        k0, k1 = model.keys(x[:, 0]), model.keys(x[:, 1])
+
+    def infonce(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        q = F.normalize(q, dim=1)
+        logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.T], 1) / 0.2
+        return F.cross_entropy(logits, torch.zeros(B).long())
+
+    torch.testing.assert_close(loss.detach(), 0.5 * (infonce(z[:, 0], k1) + infonce(z[:, 1], k0)))
+    torch.testing.assert_close(model.queue[:B], k1)  # view 1's keys are enqueued
 
 
 def test_mochi_mixes_only_after_the_warm_up() -> None:

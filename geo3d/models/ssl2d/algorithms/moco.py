@@ -13,10 +13,12 @@ One training step on views (B, 2, 3, H, W):
    keys ``k = momentum_neck(momentum_backbone(x_1))``;
 3. loss :class:`~geo3d.models.ssl2d.losses.MoCHiLoss` of q against k, the queue and, for
    MoCHi, synthetic hard negatives mixed from the hardest queue entries (plain InfoNCE before
-   ``mix_start_iter`` and for MoCo v2);
-4. the L2-normalised keys of the global batch (gathered across ranks, rank order) replace the
-   oldest queue rows: rows ``(ptr + i) % K`` for i < B_global, then ``ptr <- (ptr + B_global)
-   % K``.
+   ``mix_start_iter`` and for MoCo v2). With ``symmetric`` the roles of the views are swapped
+   too and the two losses averaged (as MoCo v3 and solo-learn's MoCo v2+; both against the
+   same queue);
+4. the L2-normalised keys of view 1 of the global batch (gathered across ranks, rank order)
+   replace the oldest queue rows: rows ``(ptr + i) % K`` for i < B_global, then
+   ``ptr <- (ptr + B_global) % K``.
 
 The queue (K, D), its pointer and the step counter are buffers: checkpoints hold them and
 ``--resume`` restores them. Not implemented: MoCo's shuffling BN across GPUs.
@@ -50,12 +52,14 @@ class MoCoV2(BaseSSL2D):
         momentum: m of the key-encoder update (MoCo: 0.999).
         mix_start_iter: training steps with plain InfoNCE before the loss's mixing starts
             (MoCHi's warm-up).
+        symmetric: also use view 1 as queries against the keys of view 0 (twice the queries
+            per step); False is MoCo v2's asymmetric loss.
         data_preprocessor: default ``ImageViewsDataPreprocessor``.
     """
 
     def __init__(self, backbone: dict, neck: dict | None = None, loss: dict | None = None,
                  queue_size: int = 65536, momentum: float = 0.999, mix_start_iter: int = 0,
-                 data_preprocessor: dict | nn.Module | None = None,
+                 symmetric: bool = False, data_preprocessor: dict | nn.Module | None = None,
                  init_cfg: dict | None = None) -> None:
         loss = dict(loss or dict(type='MoCHiLoss', temperature=0.2, num_mix=0,
                                  num_query_mix=0))
@@ -78,6 +82,7 @@ class MoCoV2(BaseSSL2D):
             raise ValueError(f'{self.owner}: mix_start_iter must be >= 0, got {mix_start_iter}')
         self.momentum = float(momentum)
         self.mix_start_iter = int(mix_start_iter)
+        self.symmetric = bool(symmetric)
         self.plain_loss = MODELS.build(dict(loss, num_mix=0, num_query_mix=0))
         self.momentum_backbone = copy.deepcopy(self.backbone).requires_grad_(False)
         self.momentum_neck = copy.deepcopy(self.neck).requires_grad_(False)
@@ -119,14 +124,25 @@ class MoCoV2(BaseSSL2D):
 
     def loss(self, inputs: Tensor, data_samples: Any = None) -> dict[str, Tensor]:
         views = self.views(inputs)
-        q = self.project(views[:, 0])
+        if views.shape[1] != 2:
+            raise ValueError(f'{self.owner}: needs exactly 2 views per image, got '
+                             f'{views.shape[1]}')
+        if self.symmetric:  # both views as queries in one pass
+            q_both = self.embed(views)
+            q, q_1 = q_both[:, 0], q_both[:, 1]
+        else:
+            q = self.project(views[:, 0])
         with torch.no_grad():
             if self.training:
                 self.momentum_update()
             k = self.keys(views[:, 1])
+            k_0 = self.keys(views[:, 0]) if self.symmetric else None
         mixing = int(self.num_steps) >= self.mix_start_iter
         loss_fn = self.loss_module if mixing else self.plain_loss
-        loss = loss_fn(q, k, self.queue.clone())
+        queue = self.queue.clone()
+        loss = loss_fn(q, k, queue)
+        if self.symmetric:
+            loss = 0.5 * (loss + loss_fn(q_1, k_0, queue))
         if self.training:
             self.enqueue(k)
             self.num_steps += 1
@@ -143,9 +159,10 @@ class MoCHi(MoCoV2):
 
     def __init__(self, backbone: dict, neck: dict | None = None, loss: dict | None = None,
                  queue_size: int = 65536, momentum: float = 0.999, mix_start_iter: int = 0,
-                 data_preprocessor: dict | nn.Module | None = None,
+                 symmetric: bool = False, data_preprocessor: dict | nn.Module | None = None,
                  init_cfg: dict | None = None) -> None:
         super().__init__(backbone, neck,
                          loss or dict(type='MoCHiLoss', temperature=0.2, num_hard=1024,
                                       num_mix=1024, num_query_mix=128),
-                         queue_size, momentum, mix_start_iter, data_preprocessor, init_cfg)
+                         queue_size, momentum, mix_start_iter, symmetric, data_preprocessor,
+                         init_cfg)

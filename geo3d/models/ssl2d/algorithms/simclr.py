@@ -1,8 +1,8 @@
 """SimCLR: contrastive learning of two augmented views with the NT-Xent loss.
 
 Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", ICML 2020
-(google-research/simclr). Backbone -> MLP projector -> :class:`~geo3d.models.ssl2d.losses.NTXentLoss`
-over the 2B views of the (global) batch.
+(google-research/simclr). Backbone -> MLP projector ->
+:class:`~geo3d.models.ssl2d.losses.NTXentLoss` over the 2B views of the (global) batch.
 """
 from __future__ import annotations
 
