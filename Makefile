@@ -1,5 +1,6 @@
 # README's two set-up commands:
-#   make demo   venv + install + demo data -> ScanNet converter -> training -> val mIoU
+#   make demo   venv + install + demo data -> ScanNet converter -> MSM pretraining -> linear probe
+#               of the MSM backbone beside the same probe of a randomly initialised backbone
 #   make test   venv + install + the test suite
 # Both create .venv when it is missing and reinstall only when requirements change.
 SHELL := /bin/bash
@@ -10,9 +11,13 @@ STAMP := $(VENV)/.geo3d-installed
 DEMO_RAW ?= data/scannet_raw_demo
 DEMO_OUT ?= data/scannet_demo
 DEMO_WORK ?= work_dirs/demo_spunet_seg
+DEMO_MSM ?= work_dirs/demo_msm
 PYTEST_ARGS ?=
+DEPTH_RAW ?= data/kitti_raw_demo
+DEPTH_OUT ?= data/kitti_demo
+DEPTH_WORK ?= work_dirs/demo_monodepth
 
-.PHONY: install demo test bench clean-demo
+.PHONY: install demo demo-seg test bench clean-demo demo-depth clean-demo-depth
 
 install: $(STAMP)
 
@@ -26,9 +31,25 @@ $(STAMP): requirements/cpu.txt pyproject.toml
 demo: $(STAMP)
 	$(PY) tools/make_demo_data.py --out $(DEMO_RAW)
 	$(PY) data_converters/scannet.py --root $(DEMO_RAW) --out $(DEMO_OUT) --workers 2
+	$(PY) tools/train.py configs/msm_scannet_demo.py --work-dir $(DEMO_MSM)
+	@ckpt=$$(cat $(DEMO_MSM)/last_checkpoint); \
+	  echo "== demo: linear probe (cached features) of the MSM backbone $$ckpt =="; \
+	  $(PY) tools/linear_probe.py configs/linear_probe_scannet_demo.py --checkpoint $$ckpt \
+	    --cached --result-json $(DEMO_MSM)/probe_msm.json --work-dir $(DEMO_MSM)/probe_msm
+	@echo "== demo: the same probe of a randomly initialised backbone =="
+	$(PY) tools/linear_probe.py configs/linear_probe_scannet_demo.py --checkpoint none \
+	  --cached --result-json $(DEMO_MSM)/probe_random.json --work-dir $(DEMO_MSM)/probe_random
+	@echo "== demo: demo val split, ScanNet20 classes (chance is about 0.05 mIoU) =="
+	$(PY) tools/probe_report.py msm=$(DEMO_MSM)/probe_msm.json \
+	  random_init=$(DEMO_MSM)/probe_random.json
+
+# Supervised SpUNet segmentation on the demo rooms (the foundation's demo).
+demo-seg: $(STAMP)
+	$(PY) tools/make_demo_data.py --out $(DEMO_RAW)
+	$(PY) data_converters/scannet.py --root $(DEMO_RAW) --out $(DEMO_OUT) --workers 2
 	$(PY) tools/train.py configs/spunet_seg_scannet_demo.py --work-dir $(DEMO_WORK)
 	@ckpt=$$(ls -t $(DEMO_WORK)/best_*.pth | head -n 1); \
-	  echo "== demo: evaluating $$ckpt on the demo val split (chance is about 0.05 mIoU) =="; \
+	  echo "== demo-seg: evaluating $$ckpt on the demo val split (chance is about 0.05 mIoU) =="; \
 	  $(PY) tools/test.py configs/spunet_seg_scannet_demo.py $$ckpt --work-dir $(DEMO_WORK)/test
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
@@ -39,4 +60,19 @@ bench: $(STAMP)
 	$(PY) bench/bench_foundation.py
 
 clean-demo:
-	rm -rf $(DEMO_RAW) $(DEMO_OUT) $(DEMO_WORK)
+	rm -rf $(DEMO_RAW) $(DEMO_OUT) $(DEMO_WORK) $(DEMO_MSM)
+
+# Self-supervised depth on procedural drives in the KITTI raw layout: demo data -> KITTI converter
+# -> Monodepth2 training (CPU demo config) -> AbsRel on the held-out test drive -> depth video.
+demo-depth: $(STAMP)
+	$(PY) tools/make_demo_data.py --kind kitti --out $(DEPTH_RAW)
+	$(PY) data_converters/kitti.py --root $(DEPTH_RAW) --out $(DEPTH_OUT) --workers 2
+	$(PY) tools/train.py configs/monodepth_kitti_demo.py --work-dir $(DEPTH_WORK)
+	@ckpt=$$(cat $(DEPTH_WORK)/last_checkpoint); \
+	  echo "== demo-depth: evaluating $$ckpt on the demo test drive (an untrained model scores AbsRel about 0.48) =="; \
+	  $(PY) tools/test.py configs/monodepth_kitti_demo.py $$ckpt --work-dir $(DEPTH_WORK)/test && \
+	  $(PY) tools/demo_depth_video.py configs/monodepth_kitti_demo.py $$ckpt \
+	    --video $(DEPTH_RAW)/demo_video.mp4 --out $(DEPTH_WORK)/demo_depth.mp4
+
+clean-demo-depth:
+	rm -rf $(DEPTH_RAW) $(DEPTH_OUT) $(DEPTH_WORK)
