@@ -13,6 +13,9 @@ DEMO_OUT ?= data/scannet_demo
 DEMO_WORK ?= work_dirs/demo_spunet_seg
 DEMO_MSM ?= work_dirs/demo_msm
 PYTEST_ARGS ?=
+# The demo's CPU jobs run single-threaded: the data loader's worker takes the other core, and
+# OpenMP's busy-waiting made 2-thread steps 5-10x slower whenever anything else ran.
+DEMO_THREADS ?= 1
 DEPTH_RAW ?= data/kitti_raw_demo
 DEPTH_OUT ?= data/kitti_demo
 DEPTH_WORK ?= work_dirs/demo_monodepth
@@ -31,13 +34,13 @@ $(STAMP): requirements/cpu.txt pyproject.toml
 demo: $(STAMP)
 	$(PY) tools/make_demo_data.py --out $(DEMO_RAW)
 	$(PY) data_converters/scannet.py --root $(DEMO_RAW) --out $(DEMO_OUT) --workers 2
-	$(PY) tools/train.py configs/msm_scannet_demo.py --work-dir $(DEMO_MSM)
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/msm_scannet_demo.py --work-dir $(DEMO_MSM)
 	@ckpt=$$(cat $(DEMO_MSM)/last_checkpoint); \
 	  echo "== demo: linear probe (cached features) of the MSM backbone $$ckpt =="; \
-	  $(PY) tools/linear_probe.py configs/linear_probe_scannet_demo.py --checkpoint $$ckpt \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/linear_probe.py configs/linear_probe_scannet_demo.py --checkpoint $$ckpt \
 	    --cached --result-json $(DEMO_MSM)/probe_msm.json --work-dir $(DEMO_MSM)/probe_msm
 	@echo "== demo: the same probe of a randomly initialised backbone =="
-	$(PY) tools/linear_probe.py configs/linear_probe_scannet_demo.py --checkpoint none \
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/linear_probe.py configs/linear_probe_scannet_demo.py --checkpoint none \
 	  --cached --result-json $(DEMO_MSM)/probe_random.json --work-dir $(DEMO_MSM)/probe_random
 	@echo "== demo: demo val split, ScanNet20 classes (chance is about 0.05 mIoU) =="
 	$(PY) tools/probe_report.py msm=$(DEMO_MSM)/probe_msm.json \
