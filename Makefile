@@ -70,11 +70,11 @@ clean-demo:
 demo-depth: $(STAMP)
 	$(PY) tools/make_demo_data.py --kind kitti --out $(DEPTH_RAW)
 	$(PY) data_converters/kitti.py --root $(DEPTH_RAW) --out $(DEPTH_OUT) --workers 2
-	$(PY) tools/train.py configs/monodepth_kitti_demo.py --work-dir $(DEPTH_WORK)
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/monodepth_kitti_demo.py --work-dir $(DEPTH_WORK)
 	@ckpt=$$(cat $(DEPTH_WORK)/last_checkpoint); \
 	  echo "== demo-depth: evaluating $$ckpt on the demo test drive (an untrained model scores AbsRel about 0.48) =="; \
-	  $(PY) tools/test.py configs/monodepth_kitti_demo.py $$ckpt --work-dir $(DEPTH_WORK)/test && \
-	  $(PY) tools/demo_depth_video.py configs/monodepth_kitti_demo.py $$ckpt \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/test.py configs/monodepth_kitti_demo.py $$ckpt --work-dir $(DEPTH_WORK)/test && \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/demo_depth_video.py configs/monodepth_kitti_demo.py $$ckpt \
 	    --video $(DEPTH_RAW)/demo_video.mp4 --out $(DEPTH_WORK)/demo_depth.mp4
 
 clean-demo-depth:

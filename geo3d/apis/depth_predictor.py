@@ -48,7 +48,7 @@ class DepthPrediction:
 def round_size(height: int, width: int, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
     """The nearest (height, width) divisible by ``multiple`` (at least 2 * multiple)."""
     def r(v: int) -> int:
-        return max(2 * multiple, int(round(v / multiple)) * multiple)
+        return max(2 * multiple, int(v / multiple + 0.5) * multiple)  # halves round up
     return r(height), r(width)
 
 
