@@ -57,7 +57,9 @@ class MonoDepth(BaseModel):
 
     Args:
         encoder: depth encoder config (default ResNet-18, random init; set
-            ``pretrained=True`` or a path to torchvision's ImageNet ``.pth`` as Monodepth2).
+            ``pretrained=True`` or a path to torchvision's ImageNet ``.pth`` as Monodepth2; the
+            ImageNet weights are loaded by :meth:`init_weights`, which the runner calls before
+            training, not at construction).
         depth_decoder: depth decoder config; ``num_ch_enc`` and ``scales`` are filled in.
         pose_encoder: pose encoder config (``num_input_images=2`` is filled in).
         pose_decoder: pose decoder config (``in_channels`` and one input feature set are filled
@@ -112,8 +114,11 @@ class MonoDepth(BaseModel):
                              f'{max_depth}')
         self.min_depth, self.max_depth = float(min_depth), float(max_depth)
 
-        self.encoder = MODELS.build(_merge(dict(type='DepthResNetEncoder', num_layers=18),
-                                           encoder))
+        # ImageNet weights are loaded by init_weights() (the runner calls it before training),
+        # so evaluation and inference from a checkpoint never download them
+        self._imagenet: dict[str, str | None] = {}
+        self.encoder = MODELS.build(self._defer_pretrained(
+            'encoder', _merge(dict(type='DepthResNetEncoder', num_layers=18), encoder)))
         dec = _merge(dict(type='DepthDecoder'), depth_decoder)
         _fill(dec, 'num_ch_enc', tuple(self.encoder.num_ch_enc), 'depth_decoder')
         _fill(dec, 'scales', self.scales, 'depth_decoder')
@@ -124,7 +129,7 @@ class MonoDepth(BaseModel):
         if self.temporal_ids or pose_encoder is not None:
             penc = _merge(dict(type='DepthResNetEncoder', num_layers=18), pose_encoder)
             _fill(penc, 'num_input_images', 2, 'pose_encoder')
-            self.pose_encoder = MODELS.build(penc)
+            self.pose_encoder = MODELS.build(self._defer_pretrained('pose_encoder', penc))
             pdec = _merge(dict(type='PoseDecoder', num_frames_to_predict_for=2), pose_decoder)
             _fill(pdec, 'in_channels', self.pose_encoder.num_ch_enc[-1], 'pose_decoder')
             _fill(pdec, 'num_input_features', 1, 'pose_decoder')
@@ -136,6 +141,21 @@ class MonoDepth(BaseModel):
         _fill(loss_cfg, 'min_depth', self.min_depth, 'loss')
         _fill(loss_cfg, 'max_depth', self.max_depth, 'loss')
         self.loss = MODELS.build(loss_cfg)
+
+    # ------------------------------------------------------------------ weights
+    def _defer_pretrained(self, name: str, cfg: dict) -> dict:
+        """Remember the encoder's ``pretrained`` (True or a path) and build it without."""
+        pretrained = cfg.get('pretrained', False)
+        if pretrained:
+            self._imagenet[name] = None if pretrained is True else str(pretrained)
+        return dict(cfg, pretrained=False)
+
+    def init_weights(self) -> None:
+        """mmengine's weight initialisation, then the ImageNet weights of the encoders that
+        asked for them (``pretrained=True``: torchvision's download; a path: that file)."""
+        super().init_weights()
+        for name, path in self._imagenet.items():
+            getattr(self, name).load_imagenet(path)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod

@@ -265,3 +265,22 @@ def test_clear_errors():
         model(torch.rand(1, 4, H, W), mode='tensor')
     with pytest.raises(ValueError, match='divisible by 32'):
         model(torch.rand(1, 3, 80, 96), mode='tensor')
+
+
+def test_imagenet_weights_are_loaded_by_init_weights_only(tmp_path):
+    """Evaluation / inference from a checkpoint never touch the ImageNet file (or network)."""
+    import torchvision
+    torch.manual_seed(1)
+    ref = torchvision.models.resnet18(weights=None).state_dict()
+    path = tmp_path / 'resnet18.pth'
+    torch.save(ref, path)
+    model = MonoDepth(encoder=dict(pretrained=str(path)), pose_encoder=dict(pretrained=str(path)))
+    assert not torch.equal(model.encoder.conv1.weight, ref['conv1.weight'])
+    model.init_weights()
+    torch.testing.assert_close(model.encoder.layer4[1].conv2.weight, ref['layer4.1.conv2.weight'])
+    # the pose encoder's 6-channel conv1 is the 3-channel one tiled twice and halved
+    torch.testing.assert_close(model.pose_encoder.conv1.weight,
+                               torch.cat([ref['conv1.weight']] * 2, 1) / 2)
+    missing = MonoDepth(encoder=dict(pretrained=str(tmp_path / 'nope.pth')))
+    with pytest.raises(FileNotFoundError, match='nope.pth do not exist'):
+        missing.init_weights()
