@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from geo3d.evaluation.seg import confusion_matrix, format_iou_table, iou_from_confusion
 from geo3d.models.segmentors.point_segmentor import predictions_on_points
 from geo3d.structures import PointBatch
 
@@ -152,13 +151,6 @@ class CachedLinearProbe:
                  class_names: Sequence[str] | None = None) -> dict[str, Any]:
         """mIoU / mAcc / allAcc, per-class ``iou``/``acc``, the confusion matrix and a
         printable per-class ``table`` over all scenes of ``batches``."""
-        cm = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
-        for batch in batches:
-            for d in self.predict(batch):
-                cm += confusion_matrix(d['pred'], d['gt'], self.num_classes, self.ignore_index)
-        r = iou_from_confusion(cm)
-        names = list(class_names) if class_names is not None \
-            else [str(i) for i in range(self.num_classes)]
-        r['confusion'] = cm
-        r['table'] = format_iou_table(r['iou'], r['acc'], names)
-        return r
+        from .scenes import evaluate_scenes
+        return evaluate_scenes(self.predict, batches, self.num_classes, self.ignore_index,
+                               class_names)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from geo3d.evaluation import confusion_matrix, format_iou_table, iou_from_confusion
 from geo3d.structures import PointBatch
 
 from .linear_probe import predictions_on_points
@@ -175,15 +173,8 @@ class KNNProbe:
 
     def evaluate(self, batches: Iterable[PointBatch],
                  class_names: Sequence[str] | None = None) -> dict[str, Any]:
-        """mIoU / mAcc / allAcc, per-class ``iou``/``acc`` arrays, the confusion matrix and a
+        """mIoU / mAcc / allAcc, per-class ``iou``/``acc``, the confusion matrix and a
         printable per-class ``table`` over all scenes of ``batches``."""
-        cm = np.zeros((self.num_classes, self.num_classes), dtype=np.int64)
-        for batch in batches:
-            for d in self.predict(batch):
-                cm += confusion_matrix(d['pred'], d['gt'], self.num_classes, self.ignore_index)
-        r = iou_from_confusion(cm)
-        names = list(class_names) if class_names is not None \
-            else [str(i) for i in range(self.num_classes)]
-        r['confusion'] = cm
-        r['table'] = format_iou_table(r['iou'], r['acc'], names)
-        return r
+        from .scenes import evaluate_scenes
+        return evaluate_scenes(self.predict, batches, self.num_classes, self.ignore_index,
+                               class_names)
