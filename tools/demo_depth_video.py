@@ -17,7 +17,6 @@ Default OUT: ``<IN stem>_depth.mp4`` next to the input.
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import Sequence

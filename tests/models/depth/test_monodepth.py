@@ -32,7 +32,8 @@ def make_model(**kwargs) -> MonoDepth:
     return MonoDepth(**kwargs)
 
 
-def intrinsics(b: int, h: int = H, w: int = W, scales: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+def intrinsics(b: int, h: int = H, w: int = W, scales: int = 4
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     K = torch.zeros(b, scales, 4, 4)
     for s in range(scales):
         f = 2 ** s
