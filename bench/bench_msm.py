@@ -79,6 +79,10 @@ def bench_step(cfg: Config, points: int, device: str, repeats: int, voxel: float
     batch = point_collate([pipeline(scene(points, s, voxel)) for s in range(2)])['inputs']
     batch = {k: v.to(device) for k, v in batch.items()}
     model = MODELS.build(copy.deepcopy(cfg.model)).to(device)
+    import logging
+
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance().setLevel(logging.WARNING)   # no per-parameter init log
     model.init_weights()
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
