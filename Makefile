@@ -61,6 +61,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_foundation.py
+	$(PY) bench/bench_msm.py --demo --sizes 5000 20000
 
 clean-demo:
 	rm -rf $(DEMO_RAW) $(DEMO_OUT) $(DEMO_WORK) $(DEMO_MSM)
