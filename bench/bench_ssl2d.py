@@ -59,6 +59,7 @@ def build(method: str, backbone: str, batch: int, size: int, device: torch.devic
         model_cfg.backbone.image_size = size
     if model_cfg.type in ('MoCoV2', 'MoCHi'):
         model_cfg.queue_size = max(int(model_cfg.queue_size), batch)
+        model_cfg.mix_start_iter = 0  # time the mixing, not the warm-up
     if model_cfg.get('loss', {}).get('type') == 'ISogCLRLoss':
         model_cfg.loss.num_samples = max(int(model_cfg.loss.num_samples), batch)
     torch.manual_seed(0)
