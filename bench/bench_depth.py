@@ -22,22 +22,21 @@ Weights do not change the speed: without ``--checkpoint`` the model is randomly 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import os
 import os.path as osp
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from typing import Any, Callable
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench_spunet import _RssPeak as RssPeak  # noqa: E402  (one RSS sampler for all benches)
 from geo3d.apis import DepthPredictor, render_depth_video, round_size, video_info  # noqa: E402
 from geo3d.apis.video import VideoWriter  # noqa: E402
 from geo3d.models.depth.monodepth import MonoDepth  # noqa: E402
@@ -61,43 +60,6 @@ def synthetic_video(path: str, frames: int, height: int = 376, width: int = 1242
 def _sync(device: str) -> None:
     if device.startswith('cuda'):
         torch.cuda.synchronize()
-
-
-def _malloc_trim() -> None:
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except OSError:
-        pass
-
-
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-class RssPeak:
-    """Peak process RSS above the starting RSS, polled every 2 ms by a thread (CPU memory)."""
-
-    def __enter__(self) -> 'RssPeak':
-        _malloc_trim()
-        self.base = self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-        self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, _rss_bytes())
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-    @property
-    def delta_mib(self) -> float:
-        return (self.peak - self.base) / 2 ** 20
 
 
 def predictor(args: argparse.Namespace, device: str, size: tuple[int, int]) -> DepthPredictor:
