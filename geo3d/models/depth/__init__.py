@@ -8,3 +8,5 @@ __all__ = ['MonocularDepthLoss', 'Reprojection', 'min_reprojection', 'photometri
            'edge_aware_smoothness', 'ssim_distance']
 from .decoders import DepthDecoder, PoseDecoder  # noqa: E402,F401  (depth networks)
 from .monodepth import MonoDepth  # noqa: E402,F401  (Monodepth2 model)
+from .cost_volume import (CostVolumeOutput, PlaneSweepCostVolume,  # noqa: E402,F401
+                          depth_bins)  # (multi-frame matching)
