@@ -10,3 +10,6 @@ from .decoders import DepthDecoder, PoseDecoder  # noqa: E402,F401  (depth netwo
 from .monodepth import MonoDepth  # noqa: E402,F401  (Monodepth2 model)
 from .cost_volume import (CostVolumeOutput, PlaneSweepCostVolume,  # noqa: E402,F401
                           depth_bins)  # (multi-frame matching)
+from .pcvm import (ProbabilisticCostVolumeModulation, distribution_to_cost,  # noqa: E402,F401
+                   fuse_distributions, multi_frame_distribution, single_frame_distribution,
+                   static_probability)  # (ProDepth's PCVM)
