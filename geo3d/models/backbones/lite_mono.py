@@ -44,6 +44,11 @@ Variants (``depths`` blocks per stage, the last one LGFI; ``dilations`` of the C
 Lite-Mono only defines the dilations for (H, W) = (192, 640) and (320, 1024); here (320, 1024)
 selects the second set and every other size the first.
 
+Parameters: Lite-Mono's CDC blocks create a LayerNorm they never use; its ``norm.weight`` /
+``norm.bias`` are buffers here (same state-dict keys, no parameter without a gradient), so
+``parameters()`` counts ``2 C`` fewer per CDC block than the reference (lite-mono-8m: 8,134,776
+trainable + 5,184 buffer = Lite-Mono's 8,139,960; its README's "8.7M" adds the depth decoder).
+
 Verified against the reference code (not part of geo3d; done once, by hand, see the tests'
 docstring): Lite-Mono's ``LiteMono`` (commit 4874b35) for the four variants at both
 resolutions and ProDepth's ``LiteMono`` (commit 1519603, 8m) with random weights copied over
