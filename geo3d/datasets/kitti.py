@@ -21,7 +21,8 @@ from geo3d.utils.errors import DataNotFoundError
 
 from .transforms.point import build_pipeline
 
-__all__ = ['KITTIRawDataset', 'KITTIDataError', 'MONODEPTH2_KITTI_K', 'STEREO_FRAME_ID']
+__all__ = ['KITTIRawDataset', 'KITTIDataError', 'MONODEPTH2_KITTI_K', 'STEREO_FRAME_ID',
+           'GT_DYNAMIC_FILE', 'read_gt_dynamic_masks']
 
 CONVERT_HINT = ('run `python data_converters/kitti.py --root RAW --out DATA_ROOT [--split ...]` '
                 'on a KITTI raw tree')
@@ -33,8 +34,47 @@ MONODEPTH2_KITTI_K = np.array([[0.58, 0, 0.5, 0], [0, 1.92, 0.5, 0], [0, 0, 1, 0
                               dtype=np.float64)
 
 
+#: the converter's moving-object masks of the test frames (demo drives only), next to
+#: ``gt_depths.npz``; layout in ``geo3d.converters.kitti.dynamic``
+GT_DYNAMIC_FILE = 'gt_dynamic_masks.npz'
+_DYNAMIC_KEYS = ('lines', 'present', 'shapes', 'offsets', 'masks')
+
+
 class KITTIDataError(RuntimeError):
     """A KITTI file (info, image, ground truth) is malformed or unreadable."""
+
+
+def read_gt_dynamic_masks(path: str | os.PathLike[str]
+                          ) -> tuple[list[str], list[np.ndarray | None]]:
+    """(lines, masks) of the converter's ``gt_dynamic_masks.npz``.
+
+    Each mask is (H, W) bool (True = independently moving object) or None where the line has no
+    mask. The file holds ``lines`` (N,), ``present`` (N,) bool, ``shapes`` (N, 2),
+    ``offsets`` (N + 1,) and the concatenated row-major ``masks`` (no pickled objects).
+
+    Raises:
+        KITTIDataError: naming the file, when it is not such a file or is inconsistent.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in _DYNAMIC_KEYS if k not in z.files]
+            if missing:
+                raise ValueError(f'missing keys {missing}')
+            lines = [str(x) for x in z['lines'].tolist()]
+            present, shapes, offsets, flat = (z[k] for k in _DYNAMIC_KEYS[1:])
+    except (OSError, ValueError, EOFError, KeyError) as e:
+        raise KITTIDataError(f'cannot read dynamic masks {str(path)!r}: {e}') from e
+    n = len(lines)
+    if present.shape != (n,) or shapes.shape != (n, 2) or offsets.shape != (n + 1,) or \
+            int(offsets[-1]) != flat.size or \
+            not np.array_equal(np.diff(offsets), np.where(present, shapes.prod(1), 0)):
+        raise KITTIDataError(f'dynamic masks {str(path)!r} are inconsistent ({n} lines, present '
+                             f'{present.shape}, shapes {shapes.shape}, offsets {offsets.shape}, '
+                             f'{flat.size} mask pixels)')
+    masks: list[np.ndarray | None] = [
+        flat[offsets[i]:offsets[i + 1]].reshape(int(shapes[i, 0]), int(shapes[i, 1])).astype(bool)
+        if present[i] else None for i in range(n)]
+    return lines, masks
 
 
 def _k_from_intrinsics(v: Sequence[float]) -> np.ndarray:
@@ -70,6 +110,9 @@ class KITTIRawDataset(BaseDataset):
          },
          'data_samples': BaseDataElement(
             gt_depth: (1, H_raw, W_raw) float32 tensor (only with gt_depth_file),
+            gt_dynamic_mask: (1, H_raw, W_raw) bool tensor, True on moving objects (only
+                      when the split has ``gt_dynamic_masks.npz``, i.e. demo drives with
+                      moving objects, and this frame has a mask),
             metainfo: index, folder, frame_index, side, frame_ids, image_paths (F paths),
                       ori_shape (H_raw, W_raw), flip, color_aug_params, K_norm (4, 4),
                       stereo_baseline, missing_frames (frame ids filled with zeros))}
@@ -102,6 +145,10 @@ class KITTIRawDataset(BaseDataset):
             calibration).
         gt_depth_file: ``gt_depths.npz`` of this split (relative to ``data_root``); ``'auto'``
             = the file named by the info (test subsets); None = no ground truth.
+        gt_dynamic_mask_file: moving-object masks of the test frames (``GT_DYNAMIC_FILE``,
+            written by the converter for demo drives only; relative to ``data_root``);
+            ``'auto'`` (default) = ``gt_dynamic_masks.npz`` next to the ground-truth depth file
+            if it exists (real KITTI: none, nothing loaded); None = never.
         missing_frame: ``'error'`` (default): a missing neighbour image raises
             ``FileNotFoundError`` naming it; ``'zeros'``: it is replaced by a black image and
             listed in ``missing_frames`` (ManyDepth's convention at sequence ends).
@@ -123,6 +170,7 @@ class KITTIRawDataset(BaseDataset):
                  intrinsics: Literal['calib', 'monodepth2'] | Sequence[float] = 'calib',
                  stereo_baseline: float | Literal['calib'] = 0.1,
                  gt_depth_file: str | None = None,
+                 gt_dynamic_mask_file: str | None = 'auto',
                  missing_frame: Literal['error', 'zeros'] = 'error',
                  interpolation: str = 'lanczos', max_samples: int | None = None,
                  seed: int | None = None, lazy_init: bool = False,
@@ -150,6 +198,9 @@ class KITTIRawDataset(BaseDataset):
         self.gt_depth_file_arg = gt_depth_file
         self.gt_depth_path: str | None = None
         self._gt: np.ndarray | None = None
+        self.gt_dynamic_mask_arg = gt_dynamic_mask_file
+        self.gt_dynamic_mask_path: str | None = None
+        self._dynamic: list[np.ndarray | None] | None = None
         self._info_meta: dict[str, Any] = {}
         if pipeline is None:
             pipeline = self.default_pipeline(test_mode, height, width, num_scales, flip_prob,
@@ -235,6 +286,7 @@ class KITTIRawDataset(BaseDataset):
                         'intrinsics': list(fr['intrinsics']),
                         'stereo_baseline': float(fr['stereo_baseline'])})
         self._setup_gt(out)
+        self._setup_dynamic(out)
         return out
 
     def _setup_gt(self, data_list: list[dict]) -> None:
@@ -267,6 +319,38 @@ class KITTIRawDataset(BaseDataset):
                                      f'match the {len(want)} frames of {self.ann_file!r}; convert '
                                      'the split again')
         self.gt_depth_path = path
+
+    def _setup_dynamic(self, data_list: list[dict]) -> None:
+        arg = self.gt_dynamic_mask_arg
+        if arg is None:
+            return
+        if arg == 'auto':
+            if self.gt_depth_path is None:
+                return
+            path = os.path.join(os.path.dirname(self.gt_depth_path), GT_DYNAMIC_FILE)
+            if not os.path.isfile(path):
+                return
+        else:
+            path = arg if os.path.isabs(arg) else os.path.join(self.data_root or '', arg)
+            if not os.path.isfile(path):
+                raise DataNotFoundError(f'dynamic-mask file {path!r} does not exist: '
+                                        f'{CONVERT_HINT} (it writes {GT_DYNAMIC_FILE} for test '
+                                        'subsets of demo drives with moving objects)')
+        lines, masks = read_gt_dynamic_masks(path)
+        want = [(d['folder'], d['frame_index'], d['side']) for d in data_list]
+        got = [(p[0], int(p[1]), p[2]) for p in (ln.split() for ln in lines)]
+        if got[:len(want)] != want:
+            raise KITTIDataError(f'dynamic-mask file {path!r} lists {len(lines)} frames that do '
+                                 f'not match the {len(want)} frames of {self.ann_file!r}; '
+                                 'convert the split again')
+        self.gt_dynamic_mask_path = path
+        self._dynamic = masks[:len(want)]
+
+    def gt_dynamic_mask(self, index: int) -> np.ndarray | None:
+        """(H, W) bool moving-object mask of sample ``index``, or None (no mask)."""
+        if self._dynamic is None:
+            return None
+        return self._dynamic[index]
 
     def gt_depth(self, index: int) -> np.ndarray:
         """(H, W) float32 ground truth of sample ``index`` (the npz is read once, lazily)."""
@@ -349,6 +433,13 @@ class KITTIRawDataset(BaseDataset):
             data['stereo_baseline'] = b
         if self.gt_depth_path is not None:
             data['gt_depth'] = self.gt_depth(info['index'])
+        mask = self.gt_dynamic_mask(info['index'])
+        if mask is not None:
+            if mask.shape != tuple(data['ori_shape']):
+                raise KITTIDataError(f'dynamic mask {info["index"]} of '
+                                     f'{self.gt_dynamic_mask_path!r} is {mask.shape}, but the '
+                                     f'image of {self._line(info)} is {data["ori_shape"]}')
+            data['gt_dynamic_mask'] = mask
         return data
 
     def prepare_data(self, idx: int) -> Any:

@@ -33,11 +33,21 @@ computed in float64 (the reference uses float32; the difference is ~1e-7 relativ
 
 Images without a single valid pixel are skipped with a warning and counted in ``num_skipped``
 (the reference would turn the whole average into NaN).
+
+**Regions** (geo3d's addition, e.g. moving objects of the demo drives): with
+``DepthMetric(regions=('dynamic',))`` each sample may carry a boolean mask ``gt_dynamic_mask``
+(H, W) at the ground truth's resolution. Besides the usual numbers, every metric is also
+computed on the valid pixels inside the region (``abs_rel/dynamic``) and outside it
+(``abs_rel/static``; other regions ``r`` get ``abs_rel/non_r``). The prediction is the *same*:
+the median-scaling ratio is computed over all valid pixels of the image, only the pixels judged
+differ. A region's numbers are means over the images that have at least one valid pixel in it
+(``num_images/<name>``); ``pixel_fraction/<name>`` is its share of the valid pixels of the
+images that carry a mask. Images without a mask count for neither the region nor its complement.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -49,8 +59,8 @@ from geo3d.registry import METRICS
 
 __all__ = [
     'DepthMetric', 'compute_depth_errors', 'garg_crop_mask', 'cityscapes_crop', 'eval_mask',
-    'resize_disparity', 'evaluate_depth_map', 'DEPTH_METRIC_NAMES', 'EIGEN_CROP',
-    'STEREO_SCALE_FACTOR', 'EVAL_SPLITS',
+    'resize_disparity', 'evaluate_depth_map', 'evaluate_depth_regions', 'DepthEvaluation',
+    'region_names', 'DEPTH_METRIC_NAMES', 'EIGEN_CROP', 'STEREO_SCALE_FACTOR', 'EVAL_SPLITS',
 ]
 
 #: Printed in this order by Monodepth2.
@@ -60,6 +70,8 @@ EIGEN_CROP = (0.40810811, 0.99189189, 0.03594771, 0.96405229)
 #: Monodepth2's stereo models were trained with a 0.1 baseline; KITTI's is 0.54 m.
 STEREO_SCALE_FACTOR = 5.4
 EVAL_SPLITS = ('eigen', 'none', 'cityscapes')
+#: name of the complement of a region (default ``non_<region>``)
+REGION_COMPLEMENTS = {'dynamic': 'static'}
 
 
 def _as_numpy(x: Any) -> np.ndarray:
@@ -157,6 +169,61 @@ def _as_map(x: Any, name: str) -> np.ndarray:
     return a
 
 
+def _check_eval_args(pred_type: str, eval_split: str, min_depth: float,
+                     max_depth: float) -> None:
+    if eval_split not in EVAL_SPLITS:
+        raise ValueError(f'eval_split must be one of {EVAL_SPLITS}, got {eval_split!r}')
+    if pred_type not in ('disp', 'depth'):
+        raise ValueError(f"pred_type must be 'disp' or 'depth', got {pred_type!r}")
+    if not 0 < min_depth < max_depth:
+        raise ValueError(f'need 0 < min_depth < max_depth, got {min_depth}, {max_depth}')
+
+
+class _Prepared(NamedTuple):
+    gt: np.ndarray  # (n,) float64 valid ground truth
+    pred: np.ndarray  # (n,) float64 scaled, clamped prediction at the same pixels
+    ratio: float | None
+    mask: np.ndarray  # (H', W') bool valid pixels of the evaluated (cut / cropped) frame
+    crop: Callable[[np.ndarray], np.ndarray]  # (H, W) map at the GT size -> (H', W')
+
+
+def _prepare(gt_depth: Any, pred: Any, pred_type: str, eval_split: str, min_depth: float,
+             max_depth: float, median_scaling: bool, scale_factor: float) -> _Prepared:
+    """Steps 1-3 of the module docstring for one image."""
+    _check_eval_args(pred_type, eval_split, min_depth, max_depth)
+    gt = _as_map(gt_depth, 'gt_depth')
+    p = _as_map(pred, 'pred')
+    if not np.all(p > 0):
+        raise ValueError(f'pred ({pred_type}) must be > 0 everywhere (min {p.min()})')
+    disp = p if pred_type == 'disp' else 1.0 / p
+
+    def crop(m: np.ndarray) -> np.ndarray:
+        if eval_split != 'cityscapes':
+            return m
+        m = m[:int(round(m.shape[0] * 0.75))]
+        rows, cols = cityscapes_crop(*m.shape)
+        return m[rows, cols]
+
+    if eval_split == 'cityscapes':
+        gt = gt[:int(round(gt.shape[0] * 0.75))]
+    pred_depth = 1.0 / resize_disparity(disp, *gt.shape)
+    if eval_split == 'cityscapes':
+        rows, cols = cityscapes_crop(*gt.shape)
+        gt, pred_depth = gt[rows, cols], pred_depth[rows, cols]
+    mask = eval_mask(gt, eval_split, min_depth, max_depth)
+    if not mask.any():
+        raise ValueError('no valid ground-truth pixel in this image '
+                         f'(eval_split={eval_split!r}, range ({min_depth}, {max_depth}))')
+    g = gt[mask].astype(np.float64)
+    d = pred_depth[mask].astype(np.float64) * scale_factor
+    ratio = None
+    if median_scaling:
+        ratio = float(np.median(g) / np.median(d))
+        d = d * ratio
+    d = np.clip(d, min_depth, max_depth)
+    return _Prepared(g, d, ratio, mask, crop)
+
+
 def evaluate_depth_map(gt_depth: np.ndarray | torch.Tensor, pred: np.ndarray | torch.Tensor,
                        pred_type: str = 'disp', eval_split: str = 'eigen',
                        min_depth: float = 1e-3, max_depth: float = 80.0,
@@ -181,35 +248,89 @@ def evaluate_depth_map(gt_depth: np.ndarray | torch.Tensor, pred: np.ndarray | t
     Raises:
         ValueError: bad arguments, or no valid pixel in this image.
     """
-    if eval_split not in EVAL_SPLITS:
-        raise ValueError(f'eval_split must be one of {EVAL_SPLITS}, got {eval_split!r}')
-    if pred_type not in ('disp', 'depth'):
-        raise ValueError(f"pred_type must be 'disp' or 'depth', got {pred_type!r}")
-    if not 0 < min_depth < max_depth:
-        raise ValueError(f'need 0 < min_depth < max_depth, got {min_depth}, {max_depth}')
-    gt = _as_map(gt_depth, 'gt_depth')
-    p = _as_map(pred, 'pred')
-    if not np.all(p > 0):
-        raise ValueError(f'pred ({pred_type}) must be > 0 everywhere (min {p.min()})')
-    disp = p if pred_type == 'disp' else 1.0 / p
-    if eval_split == 'cityscapes':
-        gt = gt[:int(round(gt.shape[0] * 0.75))]
-    pred_depth = 1.0 / resize_disparity(disp, *gt.shape)
-    if eval_split == 'cityscapes':
-        rows, cols = cityscapes_crop(*gt.shape)
-        gt, pred_depth = gt[rows, cols], pred_depth[rows, cols]
-    mask = eval_mask(gt, eval_split, min_depth, max_depth)
-    if not mask.any():
-        raise ValueError('no valid ground-truth pixel in this image '
-                         f'(eval_split={eval_split!r}, range ({min_depth}, {max_depth}))')
-    g = gt[mask].astype(np.float64)
-    d = pred_depth[mask].astype(np.float64) * scale_factor
-    ratio = None
-    if median_scaling:
-        ratio = float(np.median(g) / np.median(d))
-        d = d * ratio
-    d = np.clip(d, min_depth, max_depth)
-    return compute_depth_errors(g, d), ratio
+    prep = _prepare(gt_depth, pred, pred_type, eval_split, min_depth, max_depth, median_scaling,
+                    scale_factor)
+    return compute_depth_errors(prep.gt, prep.pred), prep.ratio
+
+
+class DepthEvaluation(NamedTuple):
+    """Result of :func:`evaluate_depth_regions` for one image.
+
+    Attributes:
+        errors: the 7 metrics over all valid pixels.
+        ratio: median-scaling ratio (over all valid pixels) or None.
+        regions: region name -> the 7 metrics over its valid pixels, None if it has none.
+        region_pixels: region name -> number of valid pixels in it.
+        valid_pixels: number of valid pixels of the image.
+    """
+
+    errors: dict[str, float]
+    ratio: float | None
+    regions: dict[str, dict[str, float] | None]
+    region_pixels: dict[str, int]
+    valid_pixels: int
+
+
+def _as_mask(x: Any, name: str) -> np.ndarray:
+    """Tensor / array with leading singleton dims -> (H, W) bool."""
+    a = _as_numpy(x)
+    while a.ndim > 2 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim != 2:
+        raise ValueError(f'{name} must be a single (H, W) mask (leading dims of size 1 allowed), '
+                         f'got shape {a.shape}')
+    return a.astype(bool)
+
+
+def evaluate_depth_regions(gt_depth: np.ndarray | torch.Tensor,
+                           pred: np.ndarray | torch.Tensor,
+                           regions: Mapping[str, np.ndarray | torch.Tensor],
+                           pred_type: str = 'disp', eval_split: str = 'eigen',
+                           min_depth: float = 1e-3, max_depth: float = 80.0,
+                           median_scaling: bool = True, scale_factor: float = 1.0
+                           ) -> DepthEvaluation:
+    """:func:`evaluate_depth_map` plus the metrics restricted to pixel regions of the image.
+
+    The prediction is scaled once, over all valid pixels (the median-scaling ratio does not
+    depend on the regions); each region's metrics are :func:`compute_depth_errors` on the
+    valid pixels inside it.
+
+    Args:
+        gt_depth, pred, pred_type, eval_split, min_depth, max_depth, median_scaling,
+            scale_factor: as :func:`evaluate_depth_map`.
+        regions: name -> (H, W) bool mask at the ground truth's size (cut / cropped like it
+            for ``'cityscapes'``); e.g. ``{'dynamic': m, 'static': ~m}``.
+
+    Returns:
+        :class:`DepthEvaluation`.
+
+    Raises:
+        ValueError: bad arguments, a mask of another size, or no valid pixel in this image.
+    """
+    gt_shape = _as_map(gt_depth, 'gt_depth').shape
+    masks = {}
+    for name, m in regions.items():
+        m = _as_mask(m, f'region {name!r}')
+        if m.shape != gt_shape:
+            raise ValueError(f'region {name!r} mask is {m.shape} but gt_depth is {gt_shape}')
+        masks[name] = m
+    prep = _prepare(gt_depth, pred, pred_type, eval_split, min_depth, max_depth, median_scaling,
+                    scale_factor)
+    out: dict[str, dict[str, float] | None] = {}
+    pixels: dict[str, int] = {}
+    for name, m in masks.items():
+        inside = prep.crop(m)[prep.mask]  # (n,) over the valid pixels
+        pixels[name] = int(inside.sum())
+        out[name] = compute_depth_errors(prep.gt[inside], prep.pred[inside]) \
+            if pixels[name] else None
+    return DepthEvaluation(compute_depth_errors(prep.gt, prep.pred), prep.ratio, out, pixels,
+                           int(prep.mask.sum()))
+
+
+def region_names(region: str) -> tuple[str, str]:
+    """(region, complement) names used in the results: ``dynamic`` -> ``static``, else
+    ``r`` -> ``non_r``."""
+    return region, REGION_COMPLEMENTS.get(region, f'non_{region}')
 
 
 def _get(sample: Any, key: str) -> Any:
@@ -243,11 +364,17 @@ class DepthMetric(BaseMetric):
             stereo models, used with ``median_scaling=False``).
         sigmoid_depth_range: see ``pred_disp`` above; None means ``pred_disp`` is already a
             (scaled) disparity.
+        regions: names ``r`` of pixel regions to report separately (e.g. ``('dynamic',)``):
+            each sample may carry ``gt_<r>_mask`` (H, W) bool at the ground truth's size
+            (``KITTIRawDataset`` gives ``gt_dynamic_mask`` for demo drives with moving objects).
         collect_device, prefix: as mmengine's ``BaseMetric`` (default prefix ``depth``).
 
     Results: the 7 metrics (means over images), ``num_images``, ``num_skipped`` (images without
     a valid GT pixel, skipped with a warning) and, with median scaling, ``ratio_median`` and
-    ``ratio_std``.
+    ``ratio_std``. With ``regions``, for each region and its complement (``dynamic`` /
+    ``static``, otherwise ``r`` / ``non_r``): ``<metric>/<name>`` (mean over the images that
+    have valid pixels there; NaN, with a warning, if none has), ``num_images/<name>`` and
+    ``pixel_fraction/<name>`` (see the module docstring).
     """
 
     default_prefix = 'depth'
@@ -255,6 +382,7 @@ class DepthMetric(BaseMetric):
     def __init__(self, eval_split: str = 'eigen', min_depth: float = 1e-3,
                  max_depth: float = 80.0, median_scaling: bool = True, scale_factor: float = 1.0,
                  sigmoid_depth_range: Sequence[float] | None = None,
+                 regions: Sequence[str] = (),
                  collect_device: str = 'cpu', prefix: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         if eval_split not in EVAL_SPLITS:
@@ -271,6 +399,18 @@ class DepthMetric(BaseMetric):
                 raise ValueError(f'DepthMetric: sigmoid_depth_range must be (min, max) with '
                                  f'0 < min < max, got {tuple(sigmoid_depth_range)}')
             sigmoid_depth_range = (lo, hi)
+        if isinstance(regions, str):
+            regions = (regions,)
+        regions = tuple(regions)
+        for r in regions:
+            if not isinstance(r, str) or not r.isidentifier():
+                raise ValueError(f'DepthMetric: regions must be names like "dynamic" (the sample '
+                                 f'key is gt_<name>_mask), got {r!r}')
+        names = [n for r in regions for n in region_names(r)]
+        if len(set(names)) != len(names):
+            raise ValueError(f'DepthMetric: regions {regions} give duplicate result names '
+                             f'{names}')
+        self.regions = regions
         self.eval_split = eval_split
         self.min_depth = float(min_depth)
         self.max_depth = float(max_depth)
@@ -299,17 +439,26 @@ class DepthMetric(BaseMetric):
                 raise KeyError(f'DepthMetric: {name} has no "gt_depth" (the model\'s predict '
                                f'must pass the ground truth through)')
             pred, pred_type = self._prediction(sample, str(name))
+            masks = {}
+            for r in self.regions:
+                m = _get(sample, f'gt_{r}_mask')
+                if m is not None:
+                    inside = _as_mask(m, f'gt_{r}_mask')
+                    r_in, r_out = region_names(r)
+                    masks[r_in], masks[r_out] = inside, ~inside
             try:
-                errors, ratio = evaluate_depth_map(
-                    gt, pred, pred_type, self.eval_split, self.min_depth, self.max_depth,
-                    self.median_scaling, self.scale_factor)
+                ev = evaluate_depth_regions(
+                    gt, pred, masks, pred_type, self.eval_split, self.min_depth,
+                    self.max_depth, self.median_scaling, self.scale_factor)
             except ValueError as err:
                 if 'no valid ground-truth pixel' not in str(err):
                     raise ValueError(f'DepthMetric: {name}: {err}') from err
                 warnings.warn(f'DepthMetric: {name} skipped: {err}', stacklevel=2)
                 self.results.append({'skipped': str(name)})
                 continue
-            self.results.append({'errors': errors, 'ratio': ratio})
+            self.results.append({'errors': ev.errors, 'ratio': ev.ratio,
+                                 'regions': ev.regions, 'region_pixels': ev.region_pixels,
+                                 'valid_pixels': ev.valid_pixels})
 
     def compute_metrics(self, results: list) -> dict[str, float]:
         done = [r for r in results if 'errors' in r]
@@ -330,5 +479,29 @@ class DepthMetric(BaseMetric):
         line = f'\n{header}\n{values}\n({len(done)} images, {skipped} skipped'
         if self.median_scaling:
             line += f'; scaling ratios med {out["ratio_median"]:.3f} std {out["ratio_std"]:.3f}'
-        MMLogger.get_current_instance().info(line + ')')
+        line += ')'
+        for r in self.regions:
+            for region in region_names(r):
+                line += self._region_results(done, region, out)
+        MMLogger.get_current_instance().info(line)
         return out
+
+    def _region_results(self, done: list[dict], region: str, out: dict[str, float]) -> str:
+        """Add ``<metric>/<region>``, ``num_images/<region>``, ``pixel_fraction/<region>``
+        to ``out``; returns the log line."""
+        with_mask = [r for r in done if region in r.get('regions', {})]
+        have = [r for r in with_mask if r['regions'][region] is not None]
+        for k in DEPTH_METRIC_NAMES:
+            out[f'{k}/{region}'] = float(np.mean([r['regions'][region][k] for r in have])) \
+                if have else float('nan')
+        out[f'num_images/{region}'] = len(have)
+        valid = sum(r['valid_pixels'] for r in with_mask)
+        out[f'pixel_fraction/{region}'] = \
+            sum(r['region_pixels'][region] for r in with_mask) / valid if valid else float('nan')
+        if not have:
+            warnings.warn(f'DepthMetric: no image has a valid pixel in region {region!r} '
+                          f'({len(with_mask)} of {len(done)} images carry its mask)',
+                          stacklevel=3)
+        values = ' | '.join(f'{out[f"{k}/{region}"]:8.3f}' for k in DEPTH_METRIC_NAMES)
+        return (f'\n{values}   <- {region}: {len(have)} images, '
+                f'{out[f"pixel_fraction/{region}"]:.1%} of the valid pixels')

@@ -22,6 +22,9 @@ Output (``OUT``)::
     splits/<split>/gt_depths.npz          test ground truth: 'data' (N,) object array of (H, W)
                                           float32 maps at the raw size (Monodepth2's layout),
                                           'intrinsics' (N, 4, 4), 'lines' (N,), 'meta'
+    splits/<split>/gt_dynamic_masks.npz   only for demo drives with moving objects
+                                          (``dynamic_mask_demo/``): the test frames' masks,
+                                          layout in :mod:`.dynamic`
     failed.txt                            one "drive: file: reason" line per problem
 
 ``<subset>`` is train / val / test; frames, lines and ground-truth maps are in the same order.
@@ -36,8 +39,10 @@ from .calib import KittiCalib, read_calib
 from .cli import build_parser, main
 from .common import (CONVERTER_VERSION, SIDE_TO_CAM, ConvertReport, DriveError, InputError,
                      image_relpath, velodyne_relpath)
-from .convert import GT_FILE, convert, export_gt_depths, gt_file_valid
+from .convert import (GT_FILE, convert, export_gt_depths, export_gt_dynamic_masks,
+                      gt_file_valid)
 from .drives import DriveScan, find_drives, scan_drive
+from .dynamic import GT_DYNAMIC_FILE
 from .splits import (SplitLine, assign_auto_drives, auto_split_lines, find_split_files,
                      format_split_line, read_split_file)
 from .velodyne import (check_velodyne_file, generate_depth_map, load_velodyne,
@@ -45,6 +50,7 @@ from .velodyne import (check_velodyne_file, generate_depth_map, load_velodyne,
 
 __all__ = [
     'CONVERTER_VERSION', 'SIDE_TO_CAM', 'GT_FILE', 'ConvertReport', 'DriveError', 'InputError',
+    'GT_DYNAMIC_FILE', 'export_gt_dynamic_masks',
     'KittiCalib', 'read_calib', 'DriveScan', 'find_drives', 'scan_drive', 'SplitLine',
     'read_split_file', 'format_split_line', 'find_split_files', 'assign_auto_drives',
     'auto_split_lines', 'check_velodyne_file', 'load_velodyne', 'project_velodyne_to_depth',

@@ -67,7 +67,9 @@ class ConvertReport:
     """Summary of a :func:`~geo3d.converters.kitti.convert` run.
 
     ``failed`` holds ``(drive, file, reason)``; ``subsets`` maps subset name to frame count;
-    ``gt_exported`` / ``gt_skipped`` count ground-truth files written / found valid.
+    ``gt_exported`` / ``gt_skipped`` count ground-truth files written / found valid;
+    ``mask_maps`` / ``masks_exported`` / ``masks_skipped`` the same for the demo drives'
+    moving-object masks (``gt_dynamic_masks.npz``).
     """
     split: str = ''
     scanned: int = 0
@@ -78,6 +80,9 @@ class ConvertReport:
     gt_maps: int = 0
     gt_exported: int = 0
     gt_skipped: int = 0
+    mask_maps: int = 0
+    masks_exported: int = 0
+    masks_skipped: int = 0
     files_written: int = 0
     files_unchanged: int = 0
     seconds: float = 0.0
@@ -88,6 +93,9 @@ class ConvertReport:
         state = 'exported' if self.gt_exported else 'valid, kept'
         gt = f'gt_depths.npz {self.gt_maps} maps ({state})' if self.gt_maps else \
             'no test ground truth'
+        if self.mask_maps:
+            state = 'exported' if self.masks_exported else 'valid, kept'
+            gt += f'; gt_dynamic_masks.npz {self.mask_maps} masks ({state})'
         return (f'kitti[{self.split}]: drives {self.scanned} scanned, {self.skipped} skipped (done '
                 f'before), {len(self.failed)} failed; frames: {subsets}; {gt}; '
                 f'{self.files_written} files written, {self.files_unchanged} unchanged; '

@@ -1,5 +1,6 @@
 """The KITTI raw conversion driver: scan drives (parallel, cached), build the split lists,
-write the per-subset info files and the Eigen-style test ground truth ``gt_depths.npz``."""
+write the per-subset info files and the Eigen-style test ground truth ``gt_depths.npz`` (plus
+``gt_dynamic_masks.npz`` for demo drives with moving-object masks)."""
 from __future__ import annotations
 
 import io
@@ -21,6 +22,8 @@ from .calib import CAM_TO_CAM, VELO_TO_CAM, KittiCalib, read_calib
 from .common import (CONVERTER_VERSION, GT_DEPTH_TYPES, OTHER_SIDE, SIDE_TO_CAM, SUBSETS,
                      ConvertReport, DriveError, InputError, image_relpath, velodyne_relpath)
 from .drives import DriveScan, find_drives, listing_signature, scan_drive
+from .dynamic import (GT_DYNAMIC_FILE, dynamic_signature, encode_gt_dynamic_masks,
+                      gt_dynamic_masks_valid, has_dynamic_masks, mask_task)
 from .splits import (SplitLine, assign_auto_drives, auto_split_lines, find_split_files,
                      read_split_file)
 from .velodyne import generate_depth_map
@@ -341,6 +344,50 @@ def export_gt_depths(root: Path, path: Path, lines: Sequence[SplitLine],
     return True
 
 
+def export_gt_dynamic_masks(root: Path, path: Path, lines: Sequence[SplitLine],
+                            scans: dict[str, DriveScan], workers: int, progress: bool,
+                            verbose: bool, report: ConvertReport) -> int:
+    """Write ``gt_dynamic_masks.npz`` (layout in :mod:`.dynamic`) for the test ``lines`` whose
+    drive has ``dynamic_mask_demo/image_0<cam>/`` (demo drives with moving objects).
+
+    No such line: no file (a stale one is removed). A valid file for the same lines and
+    unchanged mask folders is kept. A missing / corrupt / wrongly sized mask is a warning
+    naming the file; that line is stored as absent. Returns the number of masks stored.
+    """
+    cams = [SIDE_TO_CAM[ln.side] for ln in lines]
+    wanted = [i for i, (ln, c) in enumerate(zip(lines, cams)) if has_dynamic_masks(
+        root, ln.folder, c)]
+    if not wanted:
+        if path.exists():
+            path.unlink()
+        return 0
+    lines_text = [ln.format(pad=True) for ln in lines]
+    signature = dynamic_signature(root, [(lines[i].folder, cams[i]) for i in wanted])
+    report.mask_maps = len(wanted)
+    if gt_dynamic_masks_valid(path, lines_text, signature):
+        report.masks_skipped += 1
+        return len(wanted)
+    masks: list[np.ndarray | None] = [None] * len(lines)
+
+    def handle(status: str, payload: Any, bar: Any) -> None:
+        if status == 'ok':
+            i, m = payload
+            masks[i] = m
+        else:
+            msg = '{}: {}: {} (line stored without a mask)'.format(*payload)
+            report.warnings.append(msg)
+            if verbose:
+                _log(f'warning: {msg}', bar)
+
+    tasks = [(i, str(root), lines[i].folder, lines[i].frame, cams[i],
+              tuple(scans[lines[i].folder].image_size[str(cams[i])])) for i in wanted]
+    _run_parallel(mask_task, tasks, workers, 'kitti dynamic masks', 'frame', progress, handle)
+    atomic_write_bytes(path, encode_gt_dynamic_masks(lines_text, masks, signature))
+    report.mask_maps = sum(m is not None for m in masks)
+    report.masks_exported += 1
+    return report.mask_maps
+
+
 def _write_failed(out: Path, report: ConvertReport) -> None:
     failed_txt = out / 'failed.txt'
     if report.failed:
@@ -445,7 +492,7 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], split: st
         report.subsets[subset] = len(lines)
         if not lines:  # e.g. val with --val-drives 0: no files (and none left from before)
             for name in (f'{subset}_files.txt', f'{subset}_info.json') + \
-                    ((GT_FILE,) if subset == 'test' else ()):
+                    ((GT_FILE, GT_DYNAMIC_FILE) if subset == 'test' else ()):
                 if (split_out / name).exists():
                     (split_out / name).unlink()
             continue
@@ -458,6 +505,11 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], split: st
                                      verbose, report)
             if not gt_ok:
                 continue
+            mask_path = split_out / GT_DYNAMIC_FILE
+            if overwrite and mask_path.exists():
+                mask_path.unlink()
+            export_gt_dynamic_masks(root, mask_path, lines, scans, workers, progress, verbose,
+                                    report)
         pad = subset == 'test'
         _write_if_changed(split_out / f'{subset}_files.txt',
                           ''.join(ln.format(pad) + '\n' for ln in lines), report)

@@ -15,6 +15,7 @@ The transforms act on a dict (the dataset's ``results``):
 ``K_norm``     (4, 4) float64 normalised intrinsics (row 0 / W, row 1 / H) of the frames.
 ``stereo_T``   (4, 4) float32 target -> stereo-partner camera transform (only with frame 's').
 ``gt_depth``   (H, W) float32 ground-truth depth at the raw size (optional).
+``gt_dynamic_mask`` (H, W) bool moving-object mask at the raw size (optional, demo drives).
 ``flip``       bool, set by :class:`MultiFrameRandomFlip`.
 ``color``      list over scales s of (F, 3, H // 2**s, W // 2**s) float32 in [0, 1] (resized).
 ``color_aug``  the same, colour-jittered (what the networks see; losses use ``color``).
@@ -226,10 +227,10 @@ class MultiFrameRandomFlip(RandomTransform):
     """Mirror every frame of the sample left-right, with probability ``prob``.
 
     Reads/writes ``img`` (list), ``color``/``color_aug`` (lists of (F, 3, H, W), if already
-    resized), ``gt_depth`` (H, W), ``K_norm`` (:func:`flip_intrinsics`, unless
-    ``flip_principal_point=False``: then K is left untouched exactly as Monodepth2 does, which
-    is only right for a centred principal point) and ``stereo_T`` (the x translation changes
-    sign: a mirrored left image is a right image, Monodepth2's ``baseline_sign``). Sets
+    resized), ``gt_depth`` and ``gt_dynamic_mask`` (H, W), ``K_norm`` (:func:`flip_intrinsics`,
+    unless ``flip_principal_point=False``: then K is left untouched exactly as Monodepth2 does,
+    which is only right for a centred principal point) and ``stereo_T`` (the x translation
+    changes sign: a mirrored left image is a right image, Monodepth2's ``baseline_sign``). Sets
     ``flip``.
     """
 
@@ -251,8 +252,9 @@ class MultiFrameRandomFlip(RandomTransform):
         for key in ('color', 'color_aug'):
             if key in data:
                 data[key] = [t.flip(-1) for t in data[key]]
-        if data.get('gt_depth') is not None:
-            data['gt_depth'] = np.ascontiguousarray(np.asarray(data['gt_depth'])[..., ::-1])
+        for key in ('gt_depth', 'gt_dynamic_mask'):
+            if data.get(key) is not None:
+                data[key] = np.ascontiguousarray(np.asarray(data[key])[..., ::-1])
         if 'K_norm' in data and self.flip_principal_point:
             data['K_norm'] = flip_intrinsics(data['K_norm'])
         if 'stereo_T' in data:
@@ -345,8 +347,8 @@ class PackMultiFrameInputs:
     ``inv_K`` (S, 4, 4), and ``stereo_T`` (4, 4) when present. ``color_aug`` defaults to
     ``color``. ``data_samples``: a :class:`~mmengine.structures.BaseDataElement` with
     ``gt_depth`` (1, H, W) float32 tensor when the sample has one, and the ``meta_keys`` present
-    in the sample as metainfo. Both mmengine collates keep data elements as a list, so batches
-    of ground truth of different sizes work.
+    in the sample as metainfo; ``gt_dynamic_mask`` (1, H, W) bool tensor likewise. Both mmengine
+    collates keep data elements as a list, so batches of ground truth of different sizes work.
     """
 
     def __init__(self, meta_keys: Sequence[str] = (
@@ -368,6 +370,9 @@ class PackMultiFrameInputs:
         if data.get('gt_depth') is not None:
             sample.gt_depth = torch.from_numpy(
                 np.ascontiguousarray(data['gt_depth'], dtype=np.float32))[None]
+        if data.get('gt_dynamic_mask') is not None:
+            sample.gt_dynamic_mask = torch.from_numpy(
+                np.ascontiguousarray(data['gt_dynamic_mask'], dtype=bool))[None]
         return {'inputs': inputs, 'data_samples': sample}
 
     def __repr__(self) -> str:
