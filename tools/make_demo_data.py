@@ -3,11 +3,15 @@
 Usage (from the repo root)::
 
     python tools/make_demo_data.py --out data/scannet_demo_raw [--num-train 12] [--num-val 4]
-        [--num-test 1] [--seed 0] [--points 30000]
+        [--num-test 1] [--seed 0] [--points 30000] [--frames N] [--frame-size 160x120]
 
 then convert it like the real download::
 
     python data_converters/scannet.py --root data/scannet_demo_raw --out data/scannet_demo
+
+``--frames N`` (ScanNet kind) also renders N RGB-D frames per room from a camera inside it and
+writes them as ``<scene>.sens`` (ScanNet's real format); convert them with
+``--frames-every 1`` (see docs/scannet_frames.md). Off by default (``make demo`` needs none).
 
 ``--kind kitti`` writes procedural driving sequences in the KITTI raw layout instead (``--out``
 defaults to data/kitti_raw_demo; see geo3d/datasets/demo_street), ``--kind all`` both (``--out``
@@ -31,6 +35,7 @@ try:
 except ImportError:
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from geo3d.converters.scannet.frames import parse_frame_size  # noqa: E402
 from geo3d.datasets.demo import make_demo_scannet  # noqa: E402
 
 KITTI_DEFAULT_OUT = 'data/kitti_raw_demo'
@@ -59,11 +64,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--num-test', type=int, default=1)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--points', type=int, default=30000, help='approx. vertices per scene')
+    p.add_argument('--room-frames', type=int, default=None, metavar='N',
+                   help='ScanNet demo: RGB-D frames rendered per room into <scene>.sens '
+                        '(default 0: none). With --kind scannet, --frames N means the same')
+    p.add_argument('--frame-size', default='160x120',
+                   help='ScanNet demo: WxH of the rendered frames (default 160x120)')
     k = p.add_argument_group('KITTI demo (--kind kitti/all)')
     k.add_argument('--kitti-out', default=KITTI_DEFAULT_OUT,
                    help=f'KITTI raw root with --kind all (default {KITTI_DEFAULT_OUT})')
     k.add_argument('--drives', type=int, default=4, help='drives (default 4)')
-    k.add_argument('--frames', type=int, default=40, help='frames per drive (default 40)')
+    k.add_argument('--frames', type=int, default=None,
+                   help='frames per drive (default 40); with --kind scannet: RGB-D frames per '
+                        'room (default 0)')
     k.add_argument('--height', type=int, default=128, help='image height (default 128)')
     k.add_argument('--width', type=int, default=416, help='image width (default 416)')
     k.add_argument('--moving-objects', type=int, default=0,
@@ -72,6 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help='frames of the held-out demo video, 0 for none (default 50)')
     k.add_argument('--workers', type=int, default=2, help='processes (default 2)')
     args = p.parse_args(argv)
+    room_frames = args.room_frames
+    if args.kind == 'scannet' and room_frames is None:
+        room_frames = args.frames
+    room_frames = room_frames or 0
+    if args.frames is None:
+        args.frames = 40
     if args.kind in ('kitti', 'all'):
         if min(args.drives, args.frames) < 1 or min(args.height, args.width) < 8:
             p.error('--drives and --frames must be >= 1, --height and --width >= 8')
@@ -84,11 +102,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f'--out is required with --kind {args.kind}')
     if min(args.num_train, args.num_val, args.num_test) < 0 or args.points < 1000:
         p.error('scene counts must be >= 0 and --points >= 1000')
+    if room_frames < 0:
+        p.error('--frames / --room-frames must be >= 0')
+    try:
+        size = parse_frame_size(args.frame_size)
+    except ValueError as e:
+        p.error(str(e))
+    if isinstance(size, str) or min(size) < 8:
+        p.error(f'--frame-size must be WxH with sizes >= 8, got {args.frame_size!r}')
     t0 = time.perf_counter()
     ids = make_demo_scannet(args.out, args.num_train, args.num_val, args.num_test, args.seed,
-                            args.points)
+                            args.points, frames=room_frames, frame_size=size,
+                            progress=room_frames > 0)
+    frames = f', {room_frames} RGB-D frames of {size[0]}x{size[1]} each' if room_frames else ''
     print(f'demo scannet: {len(ids)} scenes ({args.num_train} train, {args.num_val} val, '
-          f'{args.num_test} test) written to {args.out} in {time.perf_counter() - t0:.1f} s')
+          f'{args.num_test} test{frames}) written to {args.out} in '
+          f'{time.perf_counter() - t0:.1f} s')
     return 0
 
 

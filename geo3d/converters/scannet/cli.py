@@ -7,6 +7,7 @@ from typing import Sequence
 
 from .common import SPLITS, TSV_NAME, InputError
 from .dataset import convert
+from .frames import FrameOptions, parse_frame_size
 
 # ------------------------------------------------------------------------------------------------
 # CLI
@@ -26,6 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help='comma-separated splits to convert (default train,val,test)')
     p.add_argument('--label-map', default=None, help=f'path of {TSV_NAME} (default ROOT/...)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    f = p.add_argument_group('RGB-D frames (scenes/<id>/frames/, see docs/scannet_frames.md)')
+    f.add_argument('--frames-every', type=int, default=0, metavar='K',
+                   help='also write every K-th frame with a valid pose from <id>.sens or an '
+                        'exported folder (default 0: no frames)')
+    f.add_argument('--frames-size', default='depth',
+                   help="'depth' (colour resized to the depth resolution, default), 'native' "
+                        "(each at its own resolution) or WxH for both, e.g. 320x240")
+    f.add_argument('--frames-dir', default=None,
+                   help='root of exported frame folders FRAMES_DIR/<id>/{color,depth,pose,'
+                        'intrinsic}/ (default: <id>.sens or exported folders in the scan dir)')
+    f.add_argument('--frames-jpeg-quality', type=int, default=95,
+                   help='JPEG quality of resized colour frames (default 95)')
     return p
 
 
@@ -36,10 +49,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         parser.error('--workers must be >= 1')
     splits = [s.strip() for s in args.splits.split(',') if s.strip()]
+    frames = None
+    if args.frames_every < 0:
+        parser.error('--frames-every must be >= 0')
+    if args.frames_every > 0:
+        try:
+            frames = FrameOptions(every=args.frames_every,
+                                  size=parse_frame_size(args.frames_size),
+                                  jpeg_quality=args.frames_jpeg_quality,
+                                  frames_dir=args.frames_dir)
+        except ValueError as e:
+            parser.error(str(e))
     try:
         report = convert(args.root, args.out, workers=args.workers, overwrite=args.overwrite,
                          split_dir=args.split_dir, splits=splits, label_map_path=args.label_map,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, frames=frames)
     except InputError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2

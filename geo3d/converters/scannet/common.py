@@ -44,6 +44,7 @@ class SceneResult:
     warnings: list[str] = field(default_factory=list)
     class_points20: list[int] | None = None
     class_points200: list[int] | None = None
+    frames: int | None = None  # RGB-D frames written (None: frames not requested)
 
 
 @dataclass
@@ -55,9 +56,12 @@ class ConvertReport:
     points: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    frames: int | None = None  # RGB-D frames written this run (None: frames not requested)
 
     def summary(self) -> str:
         s = max(self.seconds, 1e-9)
+        frames = '' if self.frames is None else f', {self.frames:,} RGB-D frames'
         return (f'scannet: {self.converted} converted, {self.skipped} skipped (done before), '
-                f'{len(self.failed)} failed, {self.points:,} points in {self.seconds:.1f} s '
+                f'{len(self.failed)} failed, {self.points:,} points{frames} in '
+                f'{self.seconds:.1f} s '
                 f'({self.converted / s:.1f} scenes/s, {self.points / s:,.0f} points/s)')

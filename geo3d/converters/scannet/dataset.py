@@ -19,9 +19,10 @@ from geo3d.utils.io import atomic_write_json, atomic_write_text, remove_stale_tm
 
 from .common import (CONVERTER_VERSION, SPLITS, TSV_NAME, ConvertReport, InputError, SceneError,
                      SceneResult)
+from .frames import FRAMES_DIR, FrameOptions
 from .labels import _class_counts
 from .readers import read_label_map, read_split_files
-from .scene import convert_scene
+from .scene import convert_scene, convert_scene_frames, frames_done
 
 _WORKER_LABEL_MAP: dict[str, tuple[int, int]] = {}
 
@@ -31,12 +32,18 @@ def _init_worker(label_map: dict[str, tuple[int, int]]) -> None:
     _WORKER_LABEL_MAP = label_map
 
 
-def _run_task(task: tuple[str, str, str, str, bool]
-              ) -> tuple[str, SceneResult | tuple[str, str, str]]:
-    scene_id, scene_dir, split, out_scenes, overwrite = task
+_Task = tuple[str, str, str, str, bool, 'FrameOptions | None', bool]
+
+
+def _run_task(task: _Task) -> tuple[str, SceneResult | tuple[str, str, str]]:
+    scene_id, scene_dir, split, out_scenes, overwrite, frames, frames_only = task
     try:
+        if frames_only:  # points done before: add frames/ (status 'frames')
+            assert frames is not None
+            return 'frames', convert_scene_frames(scene_id, scene_dir, out_scenes, frames,
+                                                  overwrite=True)
         return 'ok', convert_scene(scene_id, scene_dir, split, out_scenes, _WORKER_LABEL_MAP,
-                                   overwrite)
+                                   overwrite, frames=frames)
     except SceneError as e:
         return 'failed', (e.scene_id, e.path, e.reason)
     except Exception as e:  # a bug or resource error must not take the other scenes down
@@ -69,7 +76,16 @@ def _scene_stats(scene_dir: Path) -> SceneResult | None:
     return SceneResult(scene_id=scene_dir.name, split='', points=int(seg20.shape[0]),
                        class_points20=_class_counts(np.asarray(seg20), len(VALID_CLASS_IDS_20)),
                        class_points200=_class_counts(np.asarray(seg200),
-                                                     len(VALID_CLASS_IDS_200)))
+                                                     len(VALID_CLASS_IDS_200)),
+                       frames=_frames_count(scene_dir))
+
+
+def _frames_count(scene_dir: Path) -> int | None:
+    """Frames in ``scene_dir/frames/`` (None when there is no complete frames folder)."""
+    try:
+        return int(json.loads((scene_dir / FRAMES_DIR / 'meta.json').read_text())['num_frames'])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _log(msg: str, bar: Any = None) -> None:
@@ -82,7 +98,8 @@ def _log(msg: str, bar: Any = None) -> None:
 def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: int = 1,
             overwrite: bool = False, split_dir: str | os.PathLike[str] | None = None,
             splits: Sequence[str] = SPLITS, label_map_path: str | os.PathLike[str] | None = None,
-            progress: bool = True, verbose: bool = True) -> ConvertReport:
+            progress: bool = True, verbose: bool = True,
+            frames: FrameOptions | None = None) -> ConvertReport:
     """Convert every scene listed in the requested split files.
 
     Args:
@@ -95,6 +112,10 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: 
         label_map_path: tsv path (default ``ROOT/scannetv2-labels.combined.tsv``).
         progress: show a tqdm progress bar (stderr).
         verbose: print failures, warnings and the summary line.
+        frames: also write each scene's RGB-D frames (``scenes/<id>/frames/``, see
+            :mod:`.frames`) from ``<id>.sens`` or an exported folder. A scene converted before
+            without frames gets only its frames added; a scene whose frames fail is reported
+            as failed and left out of the split lists.
 
     Returns:
         the :class:`ConvertReport`; failures are also listed in ``OUT/failed.txt``.
@@ -123,23 +144,26 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: 
     remove_stale_tmp(out_scenes)
     remove_stale_tmp(out)
 
-    report = ConvertReport()
+    report = ConvertReport(frames=None if frames is None else 0)
     results: dict[str, SceneResult] = {}
-    tasks: list[tuple[str, str, str, str, bool]] = []
+    tasks: list[_Task] = []
     done_before: list[str] = []
     for split in splits:
         for scene_id in split_ids[split]:
+            frames_only = False
             if not overwrite and (out_scenes / scene_id).is_dir():
                 done_before.append(scene_id)
-                continue
+                if frames is None or frames_done(out_scenes / scene_id):
+                    continue
+                frames_only = True
             scene_dir = _locate(root, scene_id, split)
             if scene_dir is None:
                 sub = 'scans_test' if split == 'test' else 'scans'
                 report.failed.append((scene_id, str(root / sub / scene_id),
                                       'missing scene directory'))
                 continue
-            tasks.append((scene_id, str(scene_dir), split, str(out_scenes), overwrite))
-    report.skipped = len(done_before)
+            tasks.append((scene_id, str(scene_dir), split, str(out_scenes), overwrite, frames,
+                          frames_only))
 
     bar = None
     if progress and tasks:
@@ -148,11 +172,14 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: 
                    dynamic_ncols=True)
 
     def handle(status: str, payload: Any) -> None:
-        if status == 'ok':
+        if status in ('ok', 'frames'):
             res: SceneResult = payload
-            results[res.scene_id] = res
-            report.converted += 1
-            report.points += res.points
+            if status == 'ok':
+                results[res.scene_id] = res
+                report.converted += 1
+                report.points += res.points
+            if res.frames is not None and report.frames is not None:
+                report.frames += res.frames
             for w in res.warnings:
                 report.warnings.append(f'{res.scene_id}: {w}')
                 if verbose:
@@ -179,6 +206,10 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: 
         if bar is not None:
             bar.close()
 
+    # a scene whose frames failed is not done: out of done_before, hence out of the splits
+    failed_ids = {f[0] for f in report.failed}
+    done_before = [i for i in done_before if i not in failed_ids]
+    report.skipped = len(done_before)
     # failure order: split-file order
     order = {s: k for k, s in enumerate(i for sp in splits for i in split_ids[sp])}
     report.failed.sort(key=lambda f: order.get(f[0], len(order)))
@@ -222,6 +253,8 @@ def _write_index(out: Path, splits: Sequence[str], split_ids: dict[str, list[str
             c200 += np.asarray(r.class_points200 or 0, np.int64)
             scenes_meta[i] = {'split': split, 'points': r.points,
                               'label_mismatch': r.label_mismatch, 'warnings': r.warnings}
+            if r.frames is not None:
+                scenes_meta[i]['frames'] = r.frames
         split_meta[split] = {
             'scenes': len(ok), 'listed': len(split_ids[split]),
             'points': int(sum(results[i].points for i in ok)),

@@ -16,15 +16,18 @@ Modules: :mod:`.labels` (tsv rows, palettes), :mod:`.primitives` (mesh patches a
 tessellation), :mod:`.layout` (room shape, walls, placement), :mod:`.furniture` (per-class
 builders), :mod:`.shell` (floor, walls, doors, windows, pictures), :mod:`.recipes` (furniture per
 room kind), :mod:`.scene` (assembly of one scene), :mod:`.writers` (raw ScanNet file formats),
-:mod:`.dataset` (the whole dataset).
+:mod:`.dataset` (the whole dataset), :mod:`.frames` (RGB-D frames ray cast from inside each room,
+written as ``<id>.sens``; off by default).
 """
 # demo_scene_ids, PALETTES, RAW_IDS and SCENE_TYPES stay importable from here (not in __all__)
 from .dataset import demo_scene_ids, make_demo_scannet  # noqa: F401
 from .labels import (NYU40_PALETTE, PALETTES, RAW_IDS, SCENE_TYPES, TSV_COLUMNS,  # noqa: F401
                      TSV_ROWS)
-from .scene import DemoScene, make_demo_scene
+from .frames import camera_trajectory, demo_intrinsics, render_rgbd, write_demo_sens
+from .scene import DemoRoom, DemoScene, make_demo_scene
 from .writers import write_label_tsv, write_ply_mesh, write_scannet_scene
 
 __all__ = ['make_demo_scannet', 'make_demo_scene', 'write_scannet_scene', 'write_ply_mesh',
-           'write_label_tsv', 'TSV_COLUMNS', 'TSV_ROWS', 'NYU40_PALETTE', 'DemoScene']
+           'write_label_tsv', 'TSV_COLUMNS', 'TSV_ROWS', 'NYU40_PALETTE', 'DemoScene', 'DemoRoom',
+           'write_demo_sens', 'render_rgbd', 'camera_trajectory', 'demo_intrinsics']
 

@@ -19,6 +19,23 @@ from .shell import _build_shell
 
 
 @dataclass
+class DemoRoom:
+    """Room geometry in the ALIGNED frame (floor z = 0), kept for placing demo cameras.
+
+    Attributes:
+        polygon: (K, 2) room outline, counter-clockwise.
+        height: wall height (m).
+        footprints: (4, 2) corners of every placed piece of furniture.
+        align: (4, 4) float64, aligned = align @ raw (also for test scenes, whose ``.txt`` has
+            no axisAlignment).
+    """
+    polygon: np.ndarray
+    height: float
+    footprints: list[np.ndarray]
+    align: np.ndarray
+
+
+@dataclass
 class DemoScene:
     """One generated scene, ready to be written.
 
@@ -31,6 +48,7 @@ class DemoScene:
         nyu40: (N,) int64 nyu40 id per vertex (0 = in no group), as in ``labels.ply``.
         axis_align: (4, 4) float64, aligned = A @ raw; None for test scenes.
         scene_type: ScanNet ``sceneType`` string.
+        room: the room outline and the alignment (used to place cameras for RGB-D frames).
     """
     coord: np.ndarray
     color: np.ndarray
@@ -40,6 +58,7 @@ class DemoScene:
     nyu40: np.ndarray
     axis_align: np.ndarray | None
     scene_type: str
+    room: DemoRoom | None = None
 
 
 def _tessellate_scene(L: _Layout, h: float, rng: np.random.Generator
@@ -205,4 +224,6 @@ def make_demo_scene(seed: int | Sequence[int], points: int = 30000, kind: str | 
     raw = (np.linalg.inv(align) @ hom.T).T[:, :3]
     return DemoScene(coord=raw.astype(np.float32), color=color, faces=faces.astype(np.int32),
                      seg_indices=seg_indices, seg_groups=groups, nyu40=nyu40,
-                     axis_align=align if labelled else None, scene_type=SCENE_TYPES[kind])
+                     axis_align=align if labelled else None, scene_type=SCENE_TYPES[kind],
+                     room=DemoRoom(polygon=L.poly.copy(), height=float(L.H),
+                                   footprints=[f.copy() for f in L.footprints], align=align))

@@ -72,8 +72,14 @@ def _fmt(vals: Sequence[float]) -> str:
 
 
 def write_scannet_scene(scene_dir: str | os.PathLike[str], scene_id: str, scene: DemoScene,
-                        labelled: bool = True, frames: int = 1000) -> None:
-    """Write one scene's raw files into ``scene_dir`` (labelled: + segs, aggregation, labels)."""
+                        labelled: bool = True, frames: int = 1000,
+                        camera: tuple[tuple[int, int], np.ndarray] | None = None) -> None:
+    """Write one scene's raw files into ``scene_dir`` (labelled: + segs, aggregation, labels).
+
+    ``camera``: ``((width, height), K (3, 3))`` of rendered frames (colour and depth share it);
+    the ``.txt`` then states that camera and ``frames`` as the frame counts. Without it the
+    ``.txt`` holds a real scan's 1296x968 / 640x480 intrinsics.
+    """
     d = Path(scene_dir)
     d.mkdir(parents=True, exist_ok=True)
     write_ply_mesh(d / f'{scene_id}_vh_clean_2.ply', scene.coord, scene.color, scene.faces)
@@ -81,13 +87,21 @@ def write_scannet_scene(scene_dir: str | os.PathLike[str], scene_id: str, scene:
     if labelled and scene.axis_align is not None:
         meta.append(f'axisAlignment = {_fmt(scene.axis_align.reshape(-1))}')
     ext = np.eye(4)
-    meta += ['colorHeight = 968', f'colorToDepthExtrinsics = {_fmt(ext.reshape(-1))}',
-             'colorWidth = 1296', 'depthHeight = 480', 'depthWidth = 640',
-             'fx_color = 1170.187988', 'fx_depth = 571.623718', 'fy_color = 1170.187988',
-             'fy_depth = 571.623718', 'mx_color = 647.750000', 'mx_depth = 319.500000',
-             'my_color = 483.750000', 'my_depth = 239.500000', f'numColorFrames = {frames}',
-             f'numDepthFrames = {frames}', f'numIMUmeasurements = {2 * frames + 7}',
-             f'sceneType = {scene.scene_type}']
+    if camera is None:
+        cam = ['colorHeight = 968', f'colorToDepthExtrinsics = {_fmt(ext.reshape(-1))}',
+               'colorWidth = 1296', 'depthHeight = 480', 'depthWidth = 640',
+               'fx_color = 1170.187988', 'fx_depth = 571.623718', 'fy_color = 1170.187988',
+               'fy_depth = 571.623718', 'mx_color = 647.750000', 'mx_depth = 319.500000',
+               'my_color = 483.750000', 'my_depth = 239.500000']
+    else:
+        (w, h), K = camera
+        fx, fy, cx, cy = (f'{float(v):.6f}' for v in (K[0][0], K[1][1], K[0][2], K[1][2]))
+        cam = [f'colorHeight = {h}', f'colorToDepthExtrinsics = {_fmt(ext.reshape(-1))}',
+               f'colorWidth = {w}', f'depthHeight = {h}', f'depthWidth = {w}',
+               f'fx_color = {fx}', f'fx_depth = {fx}', f'fy_color = {fy}', f'fy_depth = {fy}',
+               f'mx_color = {cx}', f'mx_depth = {cx}', f'my_color = {cy}', f'my_depth = {cy}']
+    meta += cam + [f'numColorFrames = {frames}', f'numDepthFrames = {frames}',
+                   f'numIMUmeasurements = {2 * frames + 7}', f'sceneType = {scene.scene_type}']
     (d / f'{scene_id}.txt').write_text('\n'.join(meta) + '\n')
     if not labelled:
         return
