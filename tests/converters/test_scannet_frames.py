@@ -383,3 +383,33 @@ def test_frames_align_with_points(demo_raw: Path, tmp_path: Path) -> None:
     assert front / n > 0.18, totals  # measured 0.27
     n, match, front = totals['aligned frame']
     assert n == 0 or match / n < 0.15, totals
+
+
+# ------------------------------------------------------------------------------------------------
+# tools/make_demo_data.py --frames
+
+
+def test_make_demo_data_frames(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.helpers.tools import load_tool
+    tool = load_tool('make_demo_data')
+    out = tmp_path / 'raw'
+    assert tool.main(['--out', str(out), '--num-train', '1', '--num-val', '0', '--num-test', '0',
+                      '--points', '1000', '--frames', '2', '--frame-size', '40x30']) == 0
+    assert '2 RGB-D frames of 40x30 each' in capsys.readouterr().out
+    scene = out / 'scans' / TRAIN
+    with SensReader(scene / f'{TRAIN}.sens') as r:
+        assert len(r) == 2 and r.header.color_size == r.header.depth_size == (40, 30)
+        K = r.header.intrinsic_color
+    txt = dict(ln.split(' = ') for ln in (scene / f'{TRAIN}.txt').read_text().splitlines())
+    assert (txt['colorWidth'], txt['depthHeight'], txt['numColorFrames']) == ('40', '30', '2')
+    assert float(txt['fx_color']) == pytest.approx(K[0, 0], abs=1e-5)
+    assert float(txt['my_depth']) == pytest.approx(K[1, 2], abs=1e-5) == (239.5 + 0.5) / 16 - 0.5
+    # frames stay off by default: the .txt keeps a real scan's camera, no .sens
+    out2 = tmp_path / 'plain'
+    assert tool.main(['--out', str(out2), '--num-train', '1', '--num-val', '0', '--num-test', '0',
+                      '--points', '1000']) == 0
+    assert not (out2 / 'scans' / TRAIN / f'{TRAIN}.sens').exists()
+    assert 'colorWidth = 1296' in (out2 / 'scans' / TRAIN / f'{TRAIN}.txt').read_text()
+    with pytest.raises(SystemExit):
+        tool.main(['--out', str(out2), '--frames', '2', '--frame-size', '4x4'])
+    assert '--frame-size' in capsys.readouterr().err
