@@ -6,12 +6,10 @@ from .digits import DigitsDataset
 from .image_folder import ImageFolderDataset
 from .kitti import KITTIRawDataset
 from .nuscenes import NuScenesDepthDataset, NuScenesLidarDataset
-from .nuscenes import NuScenesDepthDataset, NuScenesLidarDataset
 from .scannet import ScanNetDataset
 from .scannet_frames import ScanNetFramesDataset, scannet_frames_collate
 
 __all__ = ['ScanNetDataset', 'KITTIRawDataset', 'DigitsDataset', 'point_collate', 'transforms',
            'ImageFolderDataset', 'CityscapesSequenceDataset', 'ScanNetFramesDataset',
            'scannet_frames_collate']
-__all__ += ['NuScenesDepthDataset', 'NuScenesLidarDataset']
 __all__ += ['NuScenesDepthDataset', 'NuScenesLidarDataset']
