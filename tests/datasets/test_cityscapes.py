@@ -88,6 +88,8 @@ def test_neighbours_at_sample_gap_and_hood_cut(converted) -> None:
                         [:, None, None]).abs().max() < 1
             assert meta['image_paths'][f] == str(cs.image('train', 'aachen', 0, frame))
         assert meta['ori_shape'] == (48, 128)  # the cropped raw frame
+        hood = torch.tensor(HOOD, dtype=torch.float32)[:, None, None] / 255
+        assert ((s['inputs']['color'][0] - hood).abs().amax(1) > 0.1).all()  # no hood pixel
     # sample_gap override: frames t - 1, t + 1
     s = build(out, sample_gap=1, test_mode=True)[0]
     assert [frame_rgb(c) for c in s['inputs']['color'][0]] == [
@@ -239,4 +241,3 @@ def test_missing_frames_and_errors(converted, tmp_path: Path) -> None:
     ds = build(gt_out, ann_file=TEST, test_mode=True, gt_depth_dir='auto')
     with pytest.raises(CityscapesDataError, match='has shape \\(2, 3, 4\\), expected'):
         ds[0]
-    assert HOOD  # the fixture marks the hood (checked by the crop tests above)
