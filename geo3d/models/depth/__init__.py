@@ -13,3 +13,4 @@ from .cost_volume import (CostVolumeOutput, PlaneSweepCostVolume,  # noqa: E402,
 from .pcvm import (ProbabilisticCostVolumeModulation, distribution_to_cost,  # noqa: E402,F401
                    fuse_distributions, multi_frame_distribution, single_frame_distribution,
                    static_probability)  # (ProDepth's PCVM)
+from .robust_depth import RobustDepth  # noqa: E402,F401  (Robust-Depth, weather robustness)

@@ -106,7 +106,9 @@ class MonocularDepthLoss(nn.Module):
 
         Visuals: ``('depth', s)`` (B, 1, H, W) full-resolution depth; ``('warped', f, s)``
         (B, 3, H, W) and ``('valid', f, s)`` (B, 1, H, W) bool per source; ``('automask', s)``
-        (B, 1, H, W) bool, True where a warped source beats every unwarped one.
+        (B, 1, H, W) bool, True where a warped source beats every unwarped one;
+        ``('reprojection', s)`` (B, S, H, W) the photometric errors of the S warped sources and
+        ``'identity'`` (B, S, H, W) those of the unwarped ones (with auto-masking, no noise).
         """
         target = _get(colors, ('color', 0, 0), 'colors', 'the target image')
         if target.ndim != 4:
@@ -148,6 +150,7 @@ class MonocularDepthLoss(nn.Module):
                 visuals[('valid', f, s)] = valid
             rep = min_reprojection(torch.cat(errors, 1), identity, self.avg_reprojection,
                                    noise=self.identity_noise)
+            visuals[('reprojection', s)] = torch.cat(errors, 1).detach()
             reprojection = rep.loss_map.mean()
             smoothness = edge_aware_smoothness(disp, self._color_at(colors, target, s, disp))
             total = total + reprojection + self.disparity_smoothness * smoothness / 2 ** s
@@ -155,6 +158,8 @@ class MonocularDepthLoss(nn.Module):
             losses[f'smoothness_s{s}'] = smoothness.detach()
             visuals[('depth', s)] = depth.detach()
             visuals[('automask', s)] = rep.automask
+        if identity is not None:
+            visuals['identity'] = identity.detach()
         losses['loss'] = total / len(self.scales)
         return losses, visuals
 
