@@ -111,7 +111,7 @@ def test_resize_rescales_intrinsics_and_keeps_alignment(data_root: Path) -> None
                                       b['camera_to_world'][k].numpy().astype(np.float64),
                                       tol=0.02)
     n, match, front = totals
-    assert n > 300 and match / n > 0.3 and front / n < 0.12, totals
+    assert n > 300 and match / n > 0.3 and front / n < 0.12, totals  # 0.62, 0.095
 
 
 def test_axis_align_moves_points_and_poses_together(data_root: Path) -> None:

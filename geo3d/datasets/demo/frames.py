@@ -1,9 +1,10 @@
 """RGB-D frames of a demo room: a camera trajectory inside the room, colour + depth rendered by
 ray casting the room's mesh, written as ``<scene>.sens`` in ScanNet's real format.
 
-Cameras follow OpenCV (x right, y down, z forward), stand 1.2-1.6 m above the floor at a free
-spot of the room, look slightly down and turn once around while drifting a few centimetres per
-frame, so every wall and most furniture are seen with large overlap between consecutive frames.
+Cameras follow OpenCV (x right, y down, z forward), stand 1.3-1.5 m above the floor at free
+spots on part of an ellipse around the room centre, and look slightly down across the room, so
+consecutive frames overlap (about 10 cm and 5 degrees apart with 30 frames) and the views see
+the walls and furniture of the far side.
 Poses are camera-to-world in the RAW scan frame (that of the mesh and of ``coord.npy``).
 
 Rendering uses open3d's ``RaycastingScene`` (Embree): one ray per pixel centre with direction
@@ -94,41 +95,52 @@ def _clearance(room: DemoRoom, pts: np.ndarray) -> np.ndarray:
     return d
 
 
+def _free_spot(room: DemoRoom, target: np.ndarray, centre: np.ndarray,
+               fallback: np.ndarray, min_clear: float = 0.35) -> np.ndarray:
+    """The first point from ``target`` towards ``centre`` (10 steps) inside the room and at
+    least ``min_clear`` from walls and furniture; ``fallback`` if none is."""
+    steps = target[None] + np.linspace(0.0, 1.0, 11)[:, None] * (centre - target)[None]
+    ok = _inside(np.asarray(room.polygon, np.float64), steps) & (
+        _clearance(room, steps) >= min_clear)
+    return steps[int(np.argmax(ok))] if ok.any() else fallback
+
+
 def camera_trajectory(room: DemoRoom, num_frames: int, rng: np.random.Generator
                       ) -> np.ndarray:
     """Camera-to-world poses (F, 4, 4) float64 in the RAW frame for ``num_frames`` views.
 
-    A free spot is chosen among random points inside the room outline, at random among the
-    sixth with the largest clearance to walls and furniture footprints; the camera circles it
-    on a radius of up to 0.25 m (half a turn in all), turns its yaw once around, looks 12-22
-    degrees down from 1.2-1.6 m height, with small pitch / height / roll wobble.
+    The camera walks part of an ellipse around the room centre (semi-axes 30 % of the room's
+    extent; 0.6-1.0 half-turns in all), at free spots (0.35 m from walls and furniture
+    footprints), and looks across the room towards the far side (yaw sweeping +-20 degrees
+    around the centre direction, 12-22 degrees down, from 1.3-1.5 m height with a little
+    height / pitch / roll wobble), so the views overlap and see walls and furniture at
+    1-6 m.
     """
     poly = np.asarray(room.polygon, np.float64)
     lo, hi = poly.min(0), poly.max(0)
-    cand = rng.uniform(lo, hi, size=(96, 2))
+    cand = rng.uniform(lo, hi, size=(128, 2))
     cand = cand[_inside(poly, cand)]
-    if len(cand) == 0:
-        cand = poly.mean(0, keepdims=True)
-    clear = _clearance(room, cand)
-    top = np.argsort(-clear)[:max(1, len(cand) // 6)]     # best sixth: free but not always
-    k = int(rng.choice(top))                              # the same (room centre) spot
-    centre, free = cand[k], float(clear[k])
-    radius = float(np.clip(free - 0.3, 0.0, 0.25))
-    phase0 = float(rng.uniform(0, 2 * math.pi))
-    yaw0 = float(rng.uniform(0, 2 * math.pi))
+    clear = _clearance(room, cand) if len(cand) else np.zeros(0)
+    free = cand[clear >= 0.35] if (clear >= 0.35).any() else poly.mean(0, keepdims=True)
+    centre = free.mean(0)                                   # centre of the free floor
+    semi = 0.3 * (hi - lo)
+    theta0 = float(rng.uniform(0, 2 * math.pi))
     spin = 1.0 if rng.random() < 0.5 else -1.0
+    arc = float(rng.uniform(0.6, 1.0)) * math.pi
     h0 = float(rng.uniform(1.3, 1.5))
     pitch0 = -math.radians(float(rng.uniform(12.0, 22.0)))
+    phase = float(rng.uniform(0, 2 * math.pi))
     inv = np.linalg.inv(room.align)
     poses = np.zeros((num_frames, 4, 4))
     for i in range(num_frames):
-        s = i / max(num_frames, 1)
-        phase = phase0 + spin * math.pi * s
-        pos = np.array([centre[0] + radius * math.cos(phase),
-                        centre[1] + radius * math.sin(phase),
-                        h0 + 0.1 * math.sin(2 * math.pi * s + phase0)])
-        rot = _look(yaw0 + spin * 2 * math.pi * s,
-                    pitch0 + math.radians(5.0) * math.sin(4 * math.pi * s + yaw0),
+        s = i / max(num_frames - 1, 1)
+        th = theta0 + spin * arc * s
+        target = centre + semi * np.array([math.cos(th), math.sin(th)])
+        fallback = free[int(np.argmin(np.linalg.norm(free - target, axis=1)))]
+        xy = _free_spot(room, target, centre, fallback)
+        pos = np.array([xy[0], xy[1], h0 + 0.08 * math.sin(2 * math.pi * s + phase)])
+        rot = _look(th + math.pi + math.radians(20.0) * math.sin(3 * math.pi * s + phase),
+                    pitch0 + math.radians(4.0) * math.sin(4 * math.pi * s + phase),
                     math.radians(float(rng.normal(0.0, 1.0))))
         aligned = np.eye(4)
         aligned[:3, :3], aligned[:3, 3] = rot, pos
