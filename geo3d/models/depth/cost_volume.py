@@ -298,7 +298,11 @@ class PlaneSweepCostVolume(nn.Module):
                 grid = grid.reshape(b, nb * h, w, 2)  # the c bins stacked along the grid height
                 warped = F.grid_sample(source_feats[:, src], grid, mode='bilinear',
                                        padding_mode='zeros', align_corners=self.align_corners)
-                diff = (warped.reshape(b, c, nb, h, w) - target_feat.unsqueeze(2)).abs().mean(1)
+                warped = warped.reshape(b, c, nb, h, w)
+                if warped.requires_grad:
+                    diff = (warped - target_feat.unsqueeze(2)).abs().mean(1)
+                else:  # no autograd graph: reuse the buffer (a third of the peak memory)
+                    diff = warped.sub_(target_feat.unsqueeze(2)).abs_().mean(1)
                 with torch.no_grad():
                     x, y = pix[:, :, 0], pix[:, :, 1]  # (B, c, hw)
                     ok = ((z > PROJECT_EPS) & (x >= lo) & (x <= hi_x) & (y >= lo)
