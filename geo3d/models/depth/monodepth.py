@@ -316,6 +316,10 @@ class MonoDepth(BaseModel):
                     else meta.get('gt_depth')
                 if gt is not None:
                     item['gt_depth'] = gt
+                mask = getattr(sample, 'gt_dynamic_mask', None) if hasattr(sample, 'metainfo') \
+                    else meta.get('gt_dynamic_mask')
+                if mask is not None:  # demo drives' moving objects (DepthMetric regions)
+                    item['gt_dynamic_mask'] = mask
                 paths = meta.get('image_paths')
                 if paths:
                     item['img_path'] = paths[list(order).index(0)]
