@@ -10,8 +10,6 @@ from typing import Any, Sequence
 
 from geo3d.utils.io import atomic_write_json, atomic_write_text, remove_stale_tmp
 
-# the KITTI converter's process pool with a tqdm bar and its bar-aware logger (one copy)
-from ..kitti.convert import _log, _run_parallel
 from .common import (CAMERA, CONDITIONS, CONVERTER_VERSION, TASKS, ConvertReport, FrameError,
                      InputError, TaskReport)
 from .depth import process_depth_scene, scan_camera_scene, select_frames
@@ -25,6 +23,19 @@ EVAL_SUBSETS: tuple[str, ...] = ('val', 'test')
 def info_name(subset: str, condition: str | None = None) -> str:
     """``<subset>_info.json`` or ``<condition>_<subset>_info.json`` (e.g. ``night_val``)."""
     return f'{condition}_{subset}_info.json' if condition else f'{subset}_info.json'
+
+
+def _run_parallel(*args: Any) -> None:
+    """The KITTI converter's process pool with a tqdm bar (one copy of it in the code base;
+    imported here, not at module level, so that ``geo3d.datasets`` importing this package's
+    :mod:`.sparse_depth` does not pull in the KITTI converter and pykitti)."""
+    from ..kitti.convert import _run_parallel as run
+    run(*args)
+
+
+def _log(msg: str, bar: Any = None) -> None:
+    from ..kitti.convert import _log as log
+    log(msg, bar)
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
