@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from geo3d.converters.kitti import GT_DYNAMIC_FILE, convert
@@ -143,7 +144,6 @@ def test_flip_and_pack_carry_the_mask() -> None:
     data = {'gt_dynamic_mask': mask, 'gt_depth': np.arange(24, dtype=np.float32).reshape(4, 6)}
     flipped = MultiFrameRandomFlip(prob=1.0, seed=0)(data)
     assert flipped['gt_dynamic_mask'][1, 5] and flipped['gt_dynamic_mask'].sum() == 1
-    import torch
     flipped.update(color=[torch.zeros(1, 3, 4, 6)], K=torch.eye(4)[None], inv_K=torch.eye(4)[None])
     sample = PackMultiFrameInputs()(flipped)['data_samples']
     assert sample.gt_dynamic_mask.dtype == torch.bool and sample.gt_dynamic_mask.shape == (1, 4, 6)
