@@ -143,7 +143,9 @@ def process_lidar_scene(task: tuple[str, str, str, list, list | None, int, float
     options = {'nsweeps': nsweeps, 'min_dist': min_dist}
     for fr in frames:
         folder = out / 'scenes' / fr['name']
-        meta = None if overwrite else _frame_valid(folder, options)
+        # a frame written before the lidarseg labels were unpacked is redone once they are there
+        want = dict(options, labelled=fr['lidarseg'] is not None and lut is not None)
+        meta = None if overwrite else _frame_valid(folder, want)
         if meta is not None:
             result['failed'].extend(tuple(f) for f in meta.get('missing_sweeps', []))
             result['frames'].append(fr['name'])
@@ -153,7 +155,7 @@ def process_lidar_scene(task: tuple[str, str, str, list, list | None, int, float
         try:
             points, times, n_key, missing = aggregate_sweeps(root, scene, fr, min_dist)
             segment = np.full(points.shape[1], IGNORE_INDEX, np.int16)
-            labelled = fr['lidarseg'] is not None and lut is not None
+            labelled = want['labelled']
             if labelled:
                 seg_path = root / fr['lidarseg']
                 if not seg_path.is_file():
