@@ -1,5 +1,7 @@
 """Runner hooks; importing registers them in geo3d's HOOKS registry."""
 from .curation import DatasetCurationHook
 from .ema_teacher import EMATeacherHook, cosine_momentum, ema_update
+from .freeze_teacher import FreezeTeacherHook
 
-__all__ = ['EMATeacherHook', 'cosine_momentum', 'ema_update', 'DatasetCurationHook']
+__all__ = ['EMATeacherHook', 'cosine_momentum', 'ema_update', 'DatasetCurationHook',
+           'FreezeTeacherHook']

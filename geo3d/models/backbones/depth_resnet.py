@@ -22,7 +22,7 @@ without ``fc.*`` loads as is.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 import torchvision
@@ -158,14 +158,42 @@ class DepthResNetEncoder(BaseModule):
         Spatial sizes are those of torchvision's ResNet (``ceil`` halving); the depth decoder
         needs H and W divisible by 32.
         """
+        return self.encode_after_matching(self.encode_until_matching(x))
+
+    def encode_until_matching(self, x: Tensor) -> list[Tensor]:
+        """The encoder up to the 1/4-resolution matching level (ManyDepth splits after layer1).
+
+        (B, 3 n, H, W) in [0, 1] -> ``[stem (B, 64, H/2, W/2), layer1 (B, C_1, H/4, W/4)]``;
+        the last map is the one multi-frame models build their cost volume on.
+        """
         expected = 3 * self.num_input_images
         if x.dim() != 4 or x.shape[1] != expected:
             raise ValueError(f'DepthResNetEncoder expects images (B, {expected}, H, W) '
                              f'({self.num_input_images} frame(s) x RGB), got {tuple(x.shape)}')
         x = (x - IMAGE_MEAN) / IMAGE_STD
         f0 = self.relu(self.bn1(self.conv1(x)))
-        f1 = self.layer1(self.maxpool(f0))
-        f2 = self.layer2(f1)
+        return [f0, self.layer1(self.maxpool(f0))]
+
+    def encode_after_matching(self, feats: Sequence[Tensor], fused: Tensor | None = None
+                              ) -> list[Tensor]:
+        """Continue :meth:`encode_until_matching`: layer2..4 -> the 5 maps of :meth:`forward`.
+
+        Args:
+            feats: the 2 maps of :meth:`encode_until_matching` (the last may be replaced by a
+                map of the same shape, which is then also the returned 1/4 skip feature).
+            fused: optional (B, C_1, H/4, W/4) map that layer2 consumes instead of
+                ``feats[-1]`` while the returned list keeps ``feats[-1]`` (ManyDepth: the
+                ``reduce_conv`` output goes deeper, the decoder's skip stays the pre-matching
+                feature).
+        """
+        x = feats[-1] if fused is None else fused
+        if len(feats) != 2 or x.dim() != 4 or x.shape[1] != self.num_ch_enc[1]:
+            shapes = [tuple(f.shape) for f in feats]
+            raise ValueError(f'DepthResNetEncoder.encode_after_matching expects the 2 maps of '
+                             f'encode_until_matching (the one fed to layer2 with '
+                             f'{self.num_ch_enc[1]} channels), got {shapes} and fused='
+                             f'{None if fused is None else tuple(fused.shape)}')
+        f2 = self.layer2(x)
         f3 = self.layer3(f2)
         f4 = self.layer4(f3)
-        return [f0, f1, f2, f3, f4]
+        return [*feats, f2, f3, f4]

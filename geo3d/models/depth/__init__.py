@@ -14,3 +14,5 @@ from .pcvm import (ProbabilisticCostVolumeModulation, distribution_to_cost,  # n
                    fuse_distributions, multi_frame_distribution, single_frame_distribution,
                    static_probability)  # (ProDepth's PCVM)
 from .robust_depth import RobustDepth  # noqa: E402,F401  (Robust-Depth, weather robustness)
+from .multiframe_loss import MultiFrameDepthLoss, masked_mean  # noqa: E402,F401
+from .manydepth import ManyDepth, motion_mask  # noqa: E402,F401  (multi-frame models)

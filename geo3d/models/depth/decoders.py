@@ -68,8 +68,10 @@ class DepthDecoder(BaseModule):
     """Monodepth2's U-Net depth decoder: 5 encoder maps -> sigmoid disparities per scale.
 
     Args:
-        num_ch_enc: channels of the 5 encoder maps (``DepthResNetEncoder.num_ch_enc``).
-        scales: output scales, subset of 0..3 (scale ``s`` has resolution ``H / 2^s``).
+        num_ch_enc: channels of the 5 encoder maps (``DepthResNetEncoder.num_ch_enc``). Fewer
+            levels ``L`` (2..5, level ``i`` at ``H / 2^(i+1)``) give the same decoder over
+            levels ``L-1 .. 0``, as ProDepth's decoder over Lite-Mono's 4 maps.
+        scales: output scales, subset of 0..L-1 (scale ``s`` has resolution ``H / 2^s``).
         num_output_channels: channels of each output (1 for disparity).
         use_skips: concatenate encoder maps (the U-Net skips).
         decoder_channels: channels per level 0..4.
@@ -87,19 +89,21 @@ class DepthDecoder(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.num_ch_enc = tuple(int(c) for c in num_ch_enc)
         self.num_ch_dec = tuple(int(c) for c in decoder_channels)
-        if len(self.num_ch_enc) != 5 or len(self.num_ch_dec) != 5:
-            raise ValueError(f'num_ch_enc and decoder_channels need 5 entries, got '
-                             f'{self.num_ch_enc} and {self.num_ch_dec}')
+        n = self.num_levels = len(self.num_ch_enc)
+        if not 2 <= n <= 5 or len(self.num_ch_dec) != 5:
+            raise ValueError(f'num_ch_enc needs 2..5 entries (5 for a ResNet) and '
+                             f'decoder_channels 5, got {self.num_ch_enc} and {self.num_ch_dec}')
         self.scales = tuple(int(s) for s in scales)
-        if not self.scales or any(s not in range(5) for s in self.scales) \
+        if not self.scales or any(s not in range(n) for s in self.scales) \
                 or len(set(self.scales)) != len(self.scales):
-            raise ValueError(f'scales must be distinct values in 0..4, got {tuple(scales)}')
+            raise ValueError(f'scales must be distinct values in 0..{n - 1}, got '
+                             f'{tuple(scales)}')
         self.num_output_channels = num_output_channels
         self.use_skips = use_skips
         enc, dec = self.num_ch_enc, self.num_ch_dec
         up0, up1 = [], []
-        for i in range(5):
-            up0.append(ConvELU(enc[4] if i == 4 else dec[i + 1], dec[i]))
+        for i in range(n):
+            up0.append(ConvELU(enc[n - 1] if i == n - 1 else dec[i + 1], dec[i]))
             up1.append(ConvELU(dec[i] + (enc[i - 1] if use_skips and i > 0 else 0), dec[i]))
         self.upconv0 = nn.ModuleList(up0)
         self.upconv1 = nn.ModuleList(up1)
@@ -112,25 +116,28 @@ class DepthDecoder(BaseModule):
         Values are in (0, 1) (sigmoid). H and W must be divisible by 32 (each skip map must be
         exactly twice the size of the next coarser one).
         """
-        if len(features) != 5:
-            raise ValueError(f'DepthDecoder expects 5 encoder maps, got {len(features)}')
+        n = self.num_levels
+        if len(features) != n:
+            raise ValueError(f'DepthDecoder expects {n} encoder maps, got {len(features)}')
         for i, (f, c) in enumerate(zip(features, self.num_ch_enc)):
             if f.dim() != 4 or f.shape[1] != c:
                 raise ValueError(f'DepthDecoder: encoder map {i} should be (B, {c}, h, w), '
                                  f'got {tuple(f.shape)}')
-        for i in range(4):
+        for i in range(n - 1):
             fine, coarse = features[i].shape[-2:], features[i + 1].shape[-2:]
             if fine[0] != 2 * coarse[0] or fine[1] != 2 * coarse[1]:
                 raise ValueError(
                     f'DepthDecoder: encoder map {i} is {tuple(fine)} but map {i + 1} is '
-                    f'{tuple(coarse)}; the input height and width must be divisible by 32')
-        if min(features[4].shape[-2:]) < 2:
+                    f'{tuple(coarse)}; the input height and width must be divisible by '
+                    f'{2 ** n}')
+        if min(features[n - 1].shape[-2:]) < 2:
             raise ValueError(f'DepthDecoder: the coarsest encoder map is '
-                             f'{tuple(features[4].shape[-2:])}; reflection padding needs at '
-                             f'least 2x2, i.e. an input of at least 64x64')
+                             f'{tuple(features[n - 1].shape[-2:])}; reflection padding needs '
+                             f'at least 2x2, i.e. an input of at least {2 ** (n + 1)}x'
+                             f'{2 ** (n + 1)}')
         out: dict[int, Tensor] = {}
-        x = features[4]
-        for i in range(4, -1, -1):
+        x = features[n - 1]
+        for i in range(n - 1, -1, -1):
             x = F.interpolate(self.upconv0[i](x), scale_factor=2, mode='nearest')
             if self.use_skips and i > 0:
                 x = torch.cat([x, features[i - 1]], 1)

@@ -35,8 +35,13 @@ STEREO_FRAME_ID = 's'
 
 
 def _merge(default: dict, cfg: dict | None) -> dict:
+    """``default`` updated by ``cfg``; a ``cfg`` of another ``type`` replaces it (the default
+    arguments belong to the default type, e.g. no ``num_layers`` for a LiteMonoEncoder)."""
+    cfg = copy.deepcopy(dict(cfg or {}))
+    if 'type' in cfg and cfg['type'] != default.get('type'):
+        return cfg
     out = copy.deepcopy(default)
-    out.update(copy.deepcopy(dict(cfg or {})))
+    out.update(cfg)
     return out
 
 
@@ -237,7 +242,8 @@ class MonoDepth(BaseModel):
         """Sigmoid disparity -> (scaled disparity, depth) with the model's depth range."""
         return disp_to_depth(disp, self.min_depth, self.max_depth)
 
-    def predict_poses(self, frames: Mapping, stereo_T: Tensor | None = None
+    def predict_poses(self, frames: Mapping, stereo_T: Tensor | None = None,
+                      source_ids: Sequence[int | str] | None = None
                       ) -> dict[tuple[str, int | str], Tensor]:
         """``{('T', f): (B, 4, 4)}`` target -> source transforms for every source frame.
 
@@ -245,9 +251,10 @@ class MonoDepth(BaseModel):
             frames: ``{frame id: (B, 3, H, W)}`` network inputs (the augmented images); must
                 hold 0 and every temporal source.
             stereo_T: (B, 4, 4) target -> stereo camera transform, needed with ``'s'``.
+            source_ids: the sources to predict (default: the model's ``frame_ids`` sources).
         """
         poses: dict[tuple[str, int | str], Tensor] = {}
-        for f in self.source_ids:
+        for f in (self.source_ids if source_ids is None else source_ids):
             if f == STEREO_FRAME_ID:
                 if stereo_T is None:
                     raise KeyError("MonoDepth: frame 's' needs inputs['stereo_T'] (the dataset "
@@ -301,6 +308,11 @@ class MonoDepth(BaseModel):
                  ) -> list[dict[str, Any]]:
         images = self._target_image(inputs, data_samples, 'color')
         scaled, _ = self.disp_to_depth(self.predict_disparities(images)[0])
+        return self.pack_predictions(scaled, data_samples)
+
+    def pack_predictions(self, scaled: Tensor, data_samples: Sequence[Any] | None
+                         ) -> list[dict[str, Any]]:
+        """(B, 1, H, W) scaled disparities -> one dict per sample (see ``predict`` above)."""
         if data_samples is not None and len(data_samples) != scaled.shape[0]:
             raise ValueError(f'MonoDepth: {len(data_samples)} data samples for a batch of '
                              f'{scaled.shape[0]} images')
