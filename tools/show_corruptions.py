@@ -5,7 +5,7 @@ Usage (from the repo root)::
 
     python tools/show_corruptions.py --image FRAME.png [--depth DEPTH.png|DEPTH.npy]
         [--corruptions fog rain snow ...] [--severities 1 3 5] [--seed 0] [--width 416]
-        --out grid.png
+        [--colors 128] --out grid.png
 
 ``--depth`` is the frame's depth in metres: a 16-bit PNG of metres x 256 (KITTI's depth
 format, e.g. the demo drives' ``proj_depth_demo/image_02/*.png``) or a ``.npy`` (H, W) array;
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--severities', nargs='+', type=int, default=[1, 3, 5])
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--width', type=int, default=None, help='resize the image to this width')
+    p.add_argument('--colors', type=int, default=None,
+                   help='quantize the grid to this many colours (smaller PNG, e.g. 128)')
     p.add_argument('--out', required=True, help='output PNG')
     return p
 
@@ -117,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, TypeError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    if args.colors:
+        grid = grid.quantize(args.colors)
     buf = io.BytesIO()
     grid.save(buf, format='PNG', optimize=True)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

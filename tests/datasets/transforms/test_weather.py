@@ -316,3 +316,20 @@ def test_bad_input_errors():
         FogCorruption(visibility=(10, 20))
     with pytest.raises(ValueError, match="mode must be 'zoom' or 'linear'"):
         MotionBlurCorruption(mode='radial')
+
+
+@pytest.mark.gpu
+def test_every_effect_runs_on_cuda_with_either_generator():
+    img, depth = scene()
+    img, depth = img.cuda(), depth.cuda()
+    for name, make in EFFECTS.items():
+        corr = make()
+        gen = torch.Generator(device='cuda')
+        a = corr(img, depth, 4, gen.manual_seed(3))
+        b = corr(img, depth, 4, gen.manual_seed(3))
+        assert a.is_cuda and torch.equal(a, b), name
+        assert 0 <= float(a.min()) and float(a.max()) <= 1, name
+        c = corr(img, depth, 4, g(3))  # a CPU generator on a CUDA image: draws move over
+        assert c.is_cuda and torch.equal(c, corr(img, depth, 4, g(3))), name
+    rc = RandomCorruption(['fog', 'greyscale'])
+    assert rc(img, depth, None, torch.Generator(device='cuda').manual_seed(0)).is_cuda
