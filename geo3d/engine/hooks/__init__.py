@@ -5,3 +5,4 @@ from .freeze_teacher import FreezeTeacherHook
 
 __all__ = ['EMATeacherHook', 'cosine_momentum', 'ema_update', 'DatasetCurationHook',
            'FreezeTeacherHook']
+from .val_before_train import ValidateBeforeTrainHook  # noqa: E402,F401

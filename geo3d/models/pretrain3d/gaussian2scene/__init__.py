@@ -16,3 +16,14 @@ __all__ = ['Gaussian2SceneMAE', 'ImageMAE', 'ImageMAEOutput', 'MAEViTEncoder', '
            'VoxelPatchMasking', 'MaskedVoxelHead', 'PointPixelAlignment', 'PointPixelMatches',
            'project_to_frames', 'gather_patch_features', 'multi_positive_info_nce',
            'cosine_alignment', 'unique_pairs']
+
+# Stage 2 (:class:`Gaussian2Scene`): per-point Gaussians rendered into the scene's frames.
+from .gaussian_head import GaussianHead, Gaussians  # noqa: E402
+from .render_losses import (chamfer_distance, depth_l1_loss, nearest_neighbors,  # noqa: E402
+                            point_to_set_distance, rgb_l1_loss, rgb_ssim_loss)
+from .stage2 import (Gaussian2Scene, align_depth_to_color, render_intrinsics,  # noqa: E402
+                     voxel_anchors)
+
+__all__ += ['Gaussian2Scene', 'GaussianHead', 'Gaussians', 'chamfer_distance', 'depth_l1_loss',
+            'nearest_neighbors', 'point_to_set_distance', 'rgb_l1_loss', 'rgb_ssim_loss',
+            'align_depth_to_color', 'render_intrinsics', 'voxel_anchors']
