@@ -5,7 +5,8 @@
 # (0, -1, 1, 's'), random-init ResNet-18s, Adam 3e-4 for 8 epochs with x0.1 after 6, depth
 # range 0.1-100, seed 0), with the data root set to data/kitti_dyn, so that a MonoDepth run of
 #   python tools/train.py configs/monodepth_kitti_demo.py --cfg-options \
-#       train_dataloader.dataset.data_root=data/kitti_dyn test_dataloader.dataset.data_root=data/kitti_dyn
+#       train_dataloader.dataset.data_root=data/kitti_dyn \
+#       test_dataloader.dataset.data_root=data/kitti_dyn
 # and this config compare fairly. A step costs about twice MonoDepth's (two passes through the
 # networks; the corruptions themselves are cheap at this size).
 #   python tools/train.py configs/robust_depth_kitti_demo.py

@@ -26,7 +26,6 @@ Fog, rain and snow need metric depth of the test frames (``--depth-source``):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -63,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_model(cfg, checkpoint: str, device: str):
+def build_model(cfg, checkpoint: str, device: str):  # (Config, ...) -> the model in eval mode
     """The config's model with the checkpoint's weights, as tools/test.py loads them."""
     from mmengine.runner import load_checkpoint
 
@@ -80,8 +79,8 @@ def build_model(cfg, checkpoint: str, device: str):
     return model.to(device).eval()
 
 
-def depth_source_from_args(args, model):
-    import torch
+def depth_source_from_args(args: argparse.Namespace, model):
+    from torch import Tensor
 
     from geo3d.evaluation.corrupted import DemoDepth, PredictedDepth
     if args.depth_source == 'demo':
@@ -97,7 +96,7 @@ def depth_source_from_args(args, model):
         raise ValueError(f'--depth-source model needs a model with predict_disparities '
                          f'(got {type(model).__name__}); pass --depth-source reference')
 
-    def own(x: 'torch.Tensor') -> 'torch.Tensor':
+    def own(x: Tensor) -> Tensor:  # (B, 3, H, W) -> (B, 1, H, W) scaled disparity
         return model.disp_to_depth(model.predict_disparities(x)[0])[0]
     return PredictedDepth(own)
 

@@ -246,7 +246,8 @@ def _target_images(inputs: Tensor | Mapping, samples: Sequence[Any]) -> Tensor:
     return inputs['color'][0][:, _target_position(samples)]
 
 
-def evaluate_corruptions(model: torch.nn.Module, dataloader: Iterable, cases: Sequence[CorruptionCase],
+def evaluate_corruptions(model: torch.nn.Module, dataloader: Iterable,
+                         cases: Sequence[CorruptionCase],
                          metric_cfg: dict, depth_source: DepthSource | None = None, seed: int = 0,
                          dataset_size: int | None = None,
                          progress: Callable[[Iterable], Iterable] | None = None

@@ -333,3 +333,26 @@ def test_every_effect_runs_on_cuda_with_either_generator():
         assert c.is_cuda and torch.equal(c, corr(img, depth, 4, g(3))), name
     rc = RandomCorruption(['fog', 'greyscale'])
     assert rc(img, depth, None, torch.Generator(device='cuda').manual_seed(0)).is_cuda
+
+
+def test_show_corruptions_tool(tmp_path, capsys):
+    """tools/show_corruptions.py writes the labelled grid; fog without --depth is refused."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.helpers.tools import load_tool
+    img = np.random.default_rng(0).integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / 'frame.png')
+    depth = np.linspace(50, 2, 32, dtype=np.float32)[:, None].repeat(64, 1)
+    Image.fromarray((depth * 256).astype(np.uint16)).save(tmp_path / 'depth.png')
+    tool = load_tool('show_corruptions')
+    out = tmp_path / 'grid.png'
+    assert tool.main(['--image', str(tmp_path / 'frame.png'), '--depth',
+                      str(tmp_path / 'depth.png'), '--corruptions', 'fog', 'night',
+                      '--severities', '1', '5', '--colors', '64', '--out', str(out)]) == 0
+    grid = Image.open(out)
+    assert grid.size == (tool.LABEL_W + 3 * 64, 14 + 2 * 32)
+    assert tool.main(['--image', str(tmp_path / 'frame.png'), '--corruptions', 'rain',
+                      '--out', str(tmp_path / 'x.png')]) == 2
+    assert 'rain need --depth' in capsys.readouterr().err
+    assert not (tmp_path / 'x.png').exists()

@@ -31,7 +31,8 @@ def sparse_impulses(batch: int, height: int, width: int, density: float,
     return torch.where(u < density, low + (1.0 - low) * value, torch.zeros_like(u))
 
 
-def occlusion_mask(depth: Tensor | None, layer_depth: float, softness: float = 0.1) -> Tensor | float:
+def occlusion_mask(depth: Tensor | None, layer_depth: float,
+                   softness: float = 0.1) -> Tensor | float:
     """Visibility of a particle layer at ``layer_depth`` metres in front of the scene: ~1 where
     the scene is farther than the layer, ~0 where nearer (a soft step of relative width
     ``softness``); 1 without depth."""
