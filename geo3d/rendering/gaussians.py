@@ -33,9 +33,14 @@ from torch import Tensor
 from .projection import camera_centers, project_gaussians, sh_colors
 from .torch_rasterizer import composite_tiles, intersect_tiles
 
-__all__ = ['RenderOutput', 'rasterize', 'gsplat_cuda_available', 'BACKENDS']
+__all__ = ['RenderOutput', 'rasterize', 'gsplat_cuda_available', 'BACKENDS',
+           'DEFAULT_TILE_SIZE']
 
 BACKENDS = ('auto', 'gsplat', 'torch')
+# tile edge per backend when ``tile_size=None``: gsplat's default; for the PyTorch path 8 was
+# fastest on CPU (bench/bench_rasterize.py: smaller tiles waste fewer pixel evaluations on
+# small Gaussians, at the cost of more tile-Gaussian pairs)
+DEFAULT_TILE_SIZE = {'gsplat': 16, 'torch': 8}
 
 
 @dataclass
@@ -239,8 +244,9 @@ def _rasterize_gsplat(means: Tensor, quats: Tensor, scales: Tensor, opacities: T
 def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, colors: Tensor,
               viewmats: Tensor, Ks: Tensor, width: int, height: int, near_plane: float = 0.01,
               far_plane: float = 1e10, eps2d: float = 0.3, backgrounds: Tensor | None = None,
-              backend: str = 'auto', sh_degree: int | None = None, tile_size: int = 16,
-              packed: bool = True, chunk: int = 32) -> RenderOutput:
+              backend: str = 'auto', sh_degree: int | None = None,
+              tile_size: int | None = None, packed: bool = True,
+              chunk: int = 16) -> RenderOutput:
     """Render ``N`` 3D Gaussians into ``C`` pinhole cameras (differentiable).
 
     Args:
@@ -257,7 +263,7 @@ def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, c
         backgrounds: (D,) or (C, D) colour behind the Gaussians; None = 0.
         backend: 'auto' (gsplat on float32 CUDA tensors, else torch), 'gsplat' or 'torch'.
         sh_degree: None for plain colours, else the SH degree to evaluate.
-        tile_size: tile edge in pixels (both backends).
+        tile_size: tile edge in pixels; None = 16 for gsplat, 8 for the torch path.
         packed: gsplat's packed projection (gsplat backend only; the torch path always packs).
         chunk: Gaussians per tile and step of the torch path (speed/memory only).
 
@@ -267,10 +273,13 @@ def rasterize(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, c
         opacities, colors (and viewmats, Ks).
     """
     _, c, d = _validate(means, quats, scales, opacities, colors, viewmats, Ks, width, height,
-                        near_plane, far_plane, eps2d, backgrounds, sh_degree, backend, tile_size)
+                        near_plane, far_plane, eps2d, backgrounds, sh_degree, backend,
+                        1 if tile_size is None else tile_size)
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk <= 0:
         raise ValueError(f'chunk must be a positive int, got {chunk!r}')
     which = _select_backend(backend, means)
+    if tile_size is None:
+        tile_size = DEFAULT_TILE_SIZE[which]
     if which == 'gsplat':
         acc, alpha, meta = _rasterize_gsplat(means, quats, scales, opacities, colors, viewmats,
                                              Ks, width, height, near_plane, far_plane, eps2d,

@@ -19,15 +19,17 @@ How it is made fast without a custom kernel:
 1. :func:`intersect_tiles` bins every projected Gaussian into the ``tile_size`` x ``tile_size``
    tiles its pixel box touches (gsplat's ``isect_tiles``, vectorised), sorted by tile then depth.
 2. :func:`composite_tiles` walks all tiles' lists together, ``chunk`` Gaussians at a time: for
-   the active tiles (those with Gaussians left and a pixel not yet saturated) it evaluates
-   ``sigma`` for (tiles, pixels, chunk) with ONE batched matmul (``sigma`` is a quadratic
-   polynomial in tile-local pixel coordinates, so ``sigma = Phi(p) @ coef(gaussian, tile)``),
-   turns the transmittance recursion into a cumulative sum of ``log(1 - alpha)``, and carries
-   each pixel's transmittance and "done" flag to the next chunk. Work and autograd memory are
+   the active tiles (those with Gaussians left and a pixel not yet stopped) it evaluates
+   ``sigma`` for (tiles, chunk, pixels) with ONE batched matmul (``sigma`` is a quadratic
+   polynomial in tile-local pixel coordinates, so ``-sigma = coef(gaussian, tile) @ Phi(p)``),
+   runs the transmittance recursion as a ``cumprod`` along the chunk, and carries each pixel's
+   transmittance and "stopped" flag to the next chunk. Tiles whose pixels have all stopped
+   drop out (opaque scenes stop early). Work and memory are
    ``O(tile_size^2 * number of tile-Gaussian intersections)``, not ``O(pixels * Gaussians)``.
-
-Autograd differentiates all of it; the visiting order and the skip/stop decisions are constants
-of the backward pass, as in gsplat's CUDA backward.
+3. Each step is one autograd Function with the closed-form compositing gradient
+   (:mod:`.composite_chunk`); everything around it (projection, gathers) is plain autograd. The
+   visiting order and the skip/stop decisions are constants of the backward pass, as in
+   gsplat's CUDA backward.
 """
 from __future__ import annotations
 
@@ -37,12 +39,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .projection import ALPHA_THRESHOLD
+from .composite_chunk import composite_chunk
 
-__all__ = ['ALPHA_MAX', 'TRANSMITTANCE_MIN', 'TileBins', 'intersect_tiles', 'composite_tiles']
-
-ALPHA_MAX = 0.999  # gsplat's per-Gaussian alpha clamp (1.5.3: min(0.999, ...))
-TRANSMITTANCE_MIN = 1e-4  # a pixel stops before the Gaussian that would take T to <= this
+__all__ = ['TileBins', 'intersect_tiles', 'composite_tiles']
 
 
 @dataclass
@@ -124,7 +123,7 @@ def _tile_local_monomials(tile_size: int, dtype: torch.dtype, device: torch.devi
 
 def composite_tiles(bins: TileBins, means2d: Tensor, conics: Tensor, opacities: Tensor,
                     features: Tensor, width: int, height: int,
-                    chunk: int = 32) -> tuple[Tensor, Tensor]:
+                    chunk: int = 16) -> tuple[Tensor, Tensor]:
     """Front-to-back alpha compositing of binned Gaussians, with gsplat's per-pixel rule.
 
     Args:
@@ -142,7 +141,7 @@ def composite_tiles(bins: TileBins, means2d: Tensor, conics: Tensor, opacities: 
     n_tiles, p = bins.num_tiles, ts * ts
     dtype, device = means2d.dtype, means2d.device
     d = features.shape[-1]
-    phi = _tile_local_monomials(ts, dtype, device)  # (P, 6)
+    phi_t = _tile_local_monomials(ts, dtype, device).T  # (6, P)
 
     t = torch.arange(n_tiles, device=device)
     tile_x, tile_y = t % bins.tiles_x, (t // bins.tiles_x) % bins.tiles_y
@@ -173,25 +172,15 @@ def composite_tiles(bins: TileBins, means2d: Tensor, conics: Tensor, opacities: 
         mx = means2d[pid, 0] - centre_x[active, None]  # (A, k) tile-local centres
         my = means2d[pid, 1] - centre_y[active, None]
         a, b, c = conics[pid].unbind(-1)
-        coef = torch.stack([0.5 * a, b, 0.5 * c, -(a * mx + b * my), -(b * mx + c * my),
-                            0.5 * a * mx * mx + b * mx * my + 0.5 * c * my * my], 1)  # (A, 6, k)
-        sigma = phi @ coef  # (A, P, k)
-        alpha = (opacities[pid][:, None, :] * torch.exp(-sigma)).clamp(max=ALPHA_MAX)
-        with torch.no_grad():  # no ``sigma < 0`` test: see the module docstring
-            ok = (alpha >= ALPHA_THRESHOLD) & valid[:, None, :] & ~done_a[..., None]
-        alpha = torch.where(ok, alpha, torch.zeros_like(alpha))
-
-        t0 = trans[active]  # (A, P) transmittance before this chunk
-        log_t = torch.log1p(-alpha)
-        cum = torch.cumsum(log_t, -1)  # log prod_{j <= i} (1 - alpha_j)
-        with torch.no_grad():
-            keep = t0[..., None] * torch.exp(cum) > TRANSMITTANCE_MIN  # (A, P, k) prefix mask
-            done_new = done_a | ~keep[..., -1]
-        weight = torch.where(keep, alpha * t0[..., None] * torch.exp(cum - log_t),
-                             torch.zeros_like(alpha))
-        contribs.append(weight @ features[pid])  # (A, P, D)
+        neg_coef = torch.stack([-0.5 * a, -b, -0.5 * c, a * mx + b * my, b * mx + c * my,
+                                -(0.5 * a * mx * mx + b * mx * my + 0.5 * c * my * my)], -1)
+        opac = torch.where(valid, opacities[pid], 0.0)  # padding: alpha 0, below the threshold
+        t0 = trans[active]  # (A, P) transmittance before this step
+        live = torch.where(done_a, 0.0, t0)  # a stopped pixel takes nothing more
+        contrib, t_out, done_new = composite_chunk(neg_coef, opac, live, features[pid], phi_t)
+        contribs.append(contrib)
         contrib_tiles.append(active)
-        trans = trans.index_copy(0, active, t0 * torch.exp((log_t * keep).sum(-1)))
+        trans = trans.index_copy(0, active, torch.where(done_a, t0, t_out))
         done = done.index_copy(0, active, done_new)
 
     acc = torch.zeros(n_tiles, p, d, dtype=dtype, device=device)
