@@ -17,7 +17,8 @@
 #   initialisation (offline), Adam 3e-4, x0.1 for the last 2 epochs (as the MonoDepth demo);
 # * loss frames (0, -1, 1, 's') as the MonoDepth demo (the stereo partner has a known pose);
 #   the cost volume matches only frame -1;
-# * test: frames (0, -1), the first frame of the test drive in single-frame mode.
+# * test: frames (0, -1), the first frame of the test drive in single-frame mode; metrics on
+#   all pixels and on the moving objects (DepthMetric regions=('dynamic',)).
 _base_ = ['./manydepth_kitti.py']
 
 data_root = 'data/kitti_dyn'
@@ -42,6 +43,9 @@ test_dataloader = dict(
     dataset=dict(data_root=data_root, ann_file='splits/auto/test_info.json', height=height,
                  width=width, interpolation='bilinear', frame_ids=(0, -1),
                  missing_frame='zeros'))
+# AbsRel etc. also on the moving objects (abs_rel/dynamic) and the rest (abs_rel/static), from
+# the converter's gt_dynamic_masks.npz of the demo drives
+test_evaluator = dict(regions=('dynamic',))
 
 max_epochs = 8
 train_cfg = dict(max_epochs=max_epochs)

@@ -16,3 +16,6 @@ from .pcvm import (ProbabilisticCostVolumeModulation, distribution_to_cost,  # n
 from .robust_depth import RobustDepth  # noqa: E402,F401  (Robust-Depth, weather robustness)
 from .multiframe_loss import MultiFrameDepthLoss, masked_mean  # noqa: E402,F401
 from .manydepth import ManyDepth, motion_mask  # noqa: E402,F401  (multi-frame models)
+from .uncertainty import PhotometricUncertaintyLoss, uncertainty_nll  # noqa: E402,F401
+from .cost_volume_depth import CostVolumeDepthNet  # noqa: E402,F401  (ProDepth's aux net)
+from .prodepth import ProDepth  # noqa: E402,F401
