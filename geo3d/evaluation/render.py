@@ -156,8 +156,9 @@ class RenderMetric(BaseMetric):
                  if self.ssim_window else torch.full_like(p, float('nan')))
             pred_depth = self._tensor(sample, 'pred_depth', where, required=False)
             alpha = self._tensor(sample, 'alpha', where, required=False)
+            frames = []
             for f in range(pred.shape[0]):
-                row = {'name': name, 'psnr': float(p[f]), 'ssim': float(s[f])}
+                row = {'psnr': float(p[f]), 'ssim': float(s[f])}
                 if alpha is not None:
                     row['alpha'] = float(alpha[f].mean())
                 if pred_depth is not None and gt_depth is not None:
@@ -166,10 +167,13 @@ class RenderMetric(BaseMetric):
                         valid = valid & (alpha[f] > self.alpha_threshold)
                     if bool(valid.any()):
                         row['depth_l1'] = float((pred_depth[f] - gt_depth[f]).abs()[valid].mean())
-                self.results.append(row)
+                frames.append(row)
+            # one result per dataset sample (scene): mmengine keeps the first len(dataset)
+            self.results.append({'name': name, 'frames': frames})
 
     def compute_metrics(self, results: list) -> dict[str, float]:
-        rows = [r for r in results if math.isfinite(r['psnr'])]
+        rows = [dict(f, name=r['name']) for r in results for f in r['frames']
+                if math.isfinite(f['psnr'])]
         out: dict[str, float] = {'num_frames': float(len(rows))}
         if not rows:
             return out

@@ -82,7 +82,8 @@ def test_render_metric_means_per_scene_and_mask() -> None:
     assert isinstance(metric, RenderMetric)
     metric.process({}, [prediction('a', [0.1, 0.01])])
     metric.process({}, [prediction('b', [0.1], holes=True)])
-    out = metric.compute_metrics(metric.results)
+    out = metric.evaluate(2)          # the runner's call: size = number of scenes (samples)
+    out = {k[len('render/'):]: v for k, v in out.items()}
     p = [20.0, 40.0, 20.0]
     assert math.isclose(out['psnr'], sum(p) / 3, rel_tol=1e-9)
     assert math.isclose(out['psnr/a'], 30.0, rel_tol=1e-9)
@@ -95,6 +96,7 @@ def test_render_metric_means_per_scene_and_mask() -> None:
     unmasked = RenderMetric(mask='none', per_scene=False, ssim_window=0)
     unmasked.process({}, [prediction('b', [0.1], holes=True)])
     res = unmasked.compute_metrics(unmasked.results)
+    assert res['num_frames'] == 1.0
     assert res['psnr'] < 15.0 and 'psnr/b' not in res and 'ssim' not in res
 
 
