@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = [
     'atomic_save_npy', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-    'atomic_dir', 'tmp_name', 'remove_stale_tmp', 'fsync_dir',
+    'write_text_if_changed', 'atomic_dir', 'tmp_name', 'remove_stale_tmp', 'fsync_dir',
 ]
 
 _TMP_RE = re.compile(r'^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$')
@@ -76,6 +76,19 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = '
                       fsync: bool = True) -> None:
     """Write ``text`` atomically (no newline translation: ``\\n`` stays ``\\n``)."""
     atomic_write_bytes(path, text.encode(encoding), fsync=fsync)
+
+
+def write_text_if_changed(path: str | os.PathLike[str], text: str, encoding: str = 'utf-8',
+                          fsync: bool = True) -> bool:
+    """Write ``text`` atomically unless ``path`` already holds exactly it (re-runs of a converter
+    leave unchanged outputs, and their mtimes, alone). Returns True if the file was written."""
+    try:
+        if Path(path).read_text(encoding=encoding) == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text, encoding=encoding, fsync=fsync)
+    return True
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2,

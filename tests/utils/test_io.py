@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from geo3d.utils.io import (atomic_dir, atomic_save_npy, atomic_write_json, atomic_write_text,
-                            remove_stale_tmp, tmp_name)
+                            remove_stale_tmp, tmp_name, write_text_if_changed)
 
 
 def _hidden(d: Path) -> list[str]:
@@ -32,6 +32,18 @@ def test_atomic_text_and_json(tmp_path: Path) -> None:
     assert (tmp_path / 't.txt').read_bytes() == b'a\nb\n'
     atomic_write_json(tmp_path / 'j.json', {'b': 1, 'a': [1, 2]})
     assert json.loads((tmp_path / 'j.json').read_text()) == {'b': 1, 'a': [1, 2]}
+    assert _hidden(tmp_path) == []
+
+
+def test_write_text_if_changed(tmp_path: Path) -> None:
+    p = tmp_path / 'lines.txt'
+    assert write_text_if_changed(p, 'a\nb\n') is True  # new file
+    os.utime(p, ns=(1, 1))
+    assert write_text_if_changed(p, 'a\nb\n') is False  # same text: untouched
+    assert p.stat().st_mtime_ns == 1
+    assert write_text_if_changed(p, 'a\n') is True and p.read_text() == 'a\n'
+    p.write_bytes(b'\xff\xfe')  # not UTF-8: rewritten, not an error
+    assert write_text_if_changed(p, 'a\n') is True and p.read_bytes() == b'a\n'
     assert _hidden(tmp_path) == []
 
 

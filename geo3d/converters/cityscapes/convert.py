@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from geo3d.converters.kitti.convert import _log, _run_parallel, _write_if_changed
-from geo3d.utils.io import atomic_write_json, atomic_write_text, remove_stale_tmp
+from geo3d.utils.io import (atomic_write_json, atomic_write_text, remove_stale_tmp,
+                            write_text_if_changed)
+
+from ..parallel import log_line, run_parallel
 
 from .camera import CityscapesCamera, normalized_intrinsics
 from .common import (CONVERTER_VERSION, CROP_BOTTOM, GT_DIR, SEQUENCE_DIR, SPLITS, SUBSETS,
@@ -114,9 +116,9 @@ def scan_cities(root: Path, out: Path, keys: Sequence[tuple[str, str]], workers:
         else:
             report.failed.append(payload)
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
 
-    _run_parallel(_scan_task, tasks, workers, 'cityscapes scan', 'city', progress, handle)
+    run_parallel(_scan_task, tasks, workers, 'cityscapes scan', 'city', progress, handle)
     return scans
 
 
@@ -223,6 +225,14 @@ def build_info(root: Path, split: str, subset: str, samples: Sequence[Sample],
     }
 
 
+def _write_counted(path: Path, text: str, report: ConvertReport) -> None:
+    """:func:`~geo3d.utils.io.write_text_if_changed`, counted in ``report``."""
+    if write_text_if_changed(path, text):
+        report.files_written += 1
+    else:
+        report.files_unchanged += 1
+
+
 def _write_failed(out: Path, report: ConvertReport) -> None:
     failed_txt = out / 'failed.txt'
     if report.failed:
@@ -253,9 +263,9 @@ def _export_gt(root: Path, out: Path, samples: list[Sample], workers: int, overw
             report.failed.append(payload)
             report.samples_skipped += 1
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
 
-    _run_parallel(_gt_task, tasks, workers, 'cityscapes gt', 'frame', progress, handle)
+    run_parallel(_gt_task, tasks, workers, 'cityscapes gt', 'frame', progress, handle)
     return [s for s in samples if s.name.stem in done]
 
 
@@ -289,9 +299,9 @@ def _resize_images(root: Path, out: Path, subsets: dict[str, list[Sample]],
             bad.add(payload[1])
             report.failed.append(payload)
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
 
-    _run_parallel(_image_task, tasks, workers, 'cityscapes resize', 'image', progress, handle)
+    run_parallel(_image_task, tasks, workers, 'cityscapes resize', 'image', progress, handle)
     if not bad:
         return rel_dir, subsets
     kept = {}
@@ -431,7 +441,7 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], split: st
     report.failed[:0] = problems.as_failed()
     if verbose:
         for w, f, r in problems.as_failed()[:MAX_LISTED]:
-            _log(f'skipped: {w}: {f}: {r}')
+            log_line(f'skipped: {w}: {f}: {r}')
 
     images = {'root': 'raw', 'dir': SEQUENCE_DIR, 'ext': '.png', 'cropped': False,
               'size': None}
@@ -456,12 +466,12 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], split: st
                 if (split_out / name).exists():
                     (split_out / name).unlink()
             continue
-        _write_if_changed(split_out / f'{subset}_files.txt',
-                          ''.join(format_split_line(s.name) + '\n' for s in samples), report)
+        _write_counted(split_out / f'{subset}_files.txt',
+                       ''.join(format_split_line(s.name) + '\n' for s in samples), report)
         info = build_info(root, split, subset, samples, subset_offsets[subset], sample_gap,
                           crop_bottom, images, gt=subset == 'test')
-        _write_if_changed(split_out / f'{subset}_info.json', json.dumps(info, indent=1) + '\n',
-                          report)
+        _write_counted(split_out / f'{subset}_info.json', json.dumps(info, indent=1) + '\n',
+                       report)
     _write_failed(out, report)
     report.seconds = time.perf_counter() - t0
     if verbose:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import io
 import json
-import multiprocessing as mp
 import os
-import sys
-import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from geo3d.utils.io import (atomic_write_bytes, atomic_write_json, atomic_write_text,
-                            remove_stale_tmp)
+                            remove_stale_tmp, write_text_if_changed)
+
+from ..parallel import log_line, run_parallel
 
 from .calib import CAM_TO_CAM, VELO_TO_CAM, KittiCalib, read_calib
 from .common import (CONVERTER_VERSION, GT_DEPTH_TYPES, OTHER_SIDE, SIDE_TO_CAM, SUBSETS,
@@ -65,45 +64,6 @@ def _gt_task(task: tuple[int, str, str, int, int, str]) -> tuple[str, Any]:
     except Exception as e:
         return 'failed', (folder, str(Path(root) / velodyne_relpath(folder, frame)),
                           f'unexpected {type(e).__name__}: {e}')
-
-
-def _mp_context() -> mp.context.BaseContext:
-    # fork is fastest; avoid it when other Python threads exist (fork-with-threads hazards)
-    if 'fork' in mp.get_all_start_methods() and threading.active_count() == 1:
-        return mp.get_context('fork')
-    return mp.get_context('spawn')
-
-
-def _run_parallel(fn: Callable, tasks: Sequence, workers: int, desc: str, unit: str,
-                  progress: bool, handle: Callable[[str, Any, Any], None]) -> None:
-    """Run ``fn`` over ``tasks`` (in this process when ``workers == 1``), calling
-    ``handle(status, payload, bar)`` as results arrive, with a tqdm bar on stderr."""
-    bar = None
-    if progress and tasks:
-        from tqdm import tqdm
-        bar = tqdm(total=len(tasks), desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True)
-    try:
-        if workers == 1 or len(tasks) <= 1:
-            for t in tasks:
-                handle(*fn(t), bar)
-                if bar is not None:
-                    bar.update(1)
-        else:
-            with _mp_context().Pool(min(workers, len(tasks))) as pool:
-                for status, payload in pool.imap_unordered(fn, tasks, chunksize=1):
-                    handle(status, payload, bar)
-                    if bar is not None:
-                        bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _log(msg: str, bar: Any = None) -> None:
-    if bar is not None:
-        bar.write(msg, file=sys.stderr)
-    else:
-        print(msg, file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -160,15 +120,15 @@ def scan_drives(root: Path, out: Path, folders: Sequence[str], workers: int, ove
             if stale.exists():
                 stale.unlink()
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
 
-    _run_parallel(_scan_task, tasks, workers, 'kitti scan', 'drive', progress, handle)
+    run_parallel(_scan_task, tasks, workers, 'kitti scan', 'drive', progress, handle)
     for folder in folders:
         if folder in scans:
             for w in scans[folder].warnings:
                 report.warnings.append(f'{folder}: {w}')
                 if verbose:
-                    _log(f'warning: {folder}: {w}')
+                    log_line(f'warning: {folder}: {w}')
     return {f: scans[f] for f in folders if f in scans}
 
 
@@ -229,15 +189,12 @@ def _check_named_frames(root: Path, subset: str, lines: Sequence[SplitLine],
 # ------------------------------------------------------------------------------------------------
 # outputs
 
-def _write_if_changed(path: Path, text: str, report: ConvertReport) -> None:
-    try:
-        if path.read_text() == text:
-            report.files_unchanged += 1
-            return
-    except (OSError, UnicodeDecodeError):
-        pass
-    atomic_write_text(path, text)
-    report.files_written += 1
+def _write_counted(path: Path, text: str, report: ConvertReport) -> None:
+    """:func:`~geo3d.utils.io.write_text_if_changed`, counted in ``report``."""
+    if write_text_if_changed(path, text):
+        report.files_written += 1
+    else:
+        report.files_unchanged += 1
 
 
 def frame_record(ln: SplitLine, scan: DriveScan) -> dict[str, Any]:
@@ -320,11 +277,11 @@ def export_gt_depths(root: Path, path: Path, lines: Sequence[SplitLine],
         else:
             failed.append(payload)
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
 
     tasks = [(i, str(root), ln.folder, ln.frame, SIDE_TO_CAM[ln.side], depth)
              for i, ln in enumerate(lines)]
-    _run_parallel(_gt_task, tasks, workers, 'kitti gt', 'frame', progress, handle)
+    run_parallel(_gt_task, tasks, workers, 'kitti gt', 'frame', progress, handle)
     if failed:
         report.failed.extend(failed)
         return False
@@ -377,11 +334,11 @@ def export_gt_dynamic_masks(root: Path, path: Path, lines: Sequence[SplitLine],
             msg = '{}: {}: {} (line stored without a mask)'.format(*payload)
             report.warnings.append(msg)
             if verbose:
-                _log(f'warning: {msg}', bar)
+                log_line(f'warning: {msg}', bar)
 
     tasks = [(i, str(root), lines[i].folder, lines[i].frame, cams[i],
               tuple(scans[lines[i].folder].image_size[str(cams[i])])) for i in wanted]
-    _run_parallel(mask_task, tasks, workers, 'kitti dynamic masks', 'frame', progress, handle)
+    run_parallel(mask_task, tasks, workers, 'kitti dynamic masks', 'frame', progress, handle)
     atomic_write_bytes(path, encode_gt_dynamic_masks(lines_text, masks, signature))
     report.mask_maps = sum(m is not None for m in masks)
     report.masks_exported += 1
@@ -478,9 +435,9 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], split: st
             _write_failed(out, report)
             report.seconds = time.perf_counter() - t0
             if verbose:
-                _log(f'error: split {split!r} needs every drive and frame it names; '
-                     f'{len(report.failed)} problem(s) listed in {out / "failed.txt"}; '
-                     'no split outputs written')
+                log_line(f'error: split {split!r} needs every drive and frame it names; '
+                         f'{len(report.failed)} problem(s) listed in {out / "failed.txt"}; '
+                         'no split outputs written')
                 print(report.summary(), flush=True)
             return report
 
@@ -511,12 +468,12 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], split: st
             export_gt_dynamic_masks(root, mask_path, lines, scans, workers, progress, verbose,
                                     report)
         pad = subset == 'test'
-        _write_if_changed(split_out / f'{subset}_files.txt',
-                          ''.join(ln.format(pad) + '\n' for ln in lines), report)
+        _write_counted(split_out / f'{subset}_files.txt',
+                       ''.join(ln.format(pad) + '\n' for ln in lines), report)
         info = build_info(root, split, subset, lines, scans, offsets if not is_test else [],
                           gt_depth if is_test else None)
-        _write_if_changed(split_out / f'{subset}_info.json', json.dumps(info, indent=1) + '\n',
-                          report)
+        _write_counted(split_out / f'{subset}_info.json', json.dumps(info, indent=1) + '\n',
+                       report)
     _write_failed(out, report)
     report.seconds = time.perf_counter() - t0
     if verbose:

@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from geo3d.utils.io import atomic_write_json, atomic_write_text, remove_stale_tmp
+from geo3d.utils.io import (atomic_write_json, atomic_write_text, remove_stale_tmp,
+                            write_text_if_changed)
+
+from ..parallel import log_line, run_parallel
 
 from .common import (CAMERA, CONDITIONS, CONVERTER_VERSION, TASKS, ConvertReport, FrameError,
                      InputError, TaskReport)
@@ -23,30 +26,6 @@ EVAL_SUBSETS: tuple[str, ...] = ('val', 'test')
 def info_name(subset: str, condition: str | None = None) -> str:
     """``<subset>_info.json`` or ``<condition>_<subset>_info.json`` (e.g. ``night_val``)."""
     return f'{condition}_{subset}_info.json' if condition else f'{subset}_info.json'
-
-
-def _run_parallel(*args: Any) -> None:
-    """The KITTI converter's process pool with a tqdm bar (one copy of it in the code base;
-    imported here, not at module level, so that ``geo3d.datasets`` importing this package's
-    :mod:`.sparse_depth` does not pull in the KITTI converter and pykitti)."""
-    from ..kitti.convert import _run_parallel as run
-    run(*args)
-
-
-def _log(msg: str, bar: Any = None) -> None:
-    from ..kitti.convert import _log as log
-    log(msg, bar)
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    try:
-        if path.read_text() == text:
-            return False
-    except (OSError, UnicodeDecodeError):
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text)
-    return True
 
 
 def _write_failed(folder: Path, failed: Sequence[tuple[str, str, str]]) -> None:
@@ -96,7 +75,7 @@ def convert_depth(nusc: Any, root: Path, out: Path, assignment: dict[str, str], 
         except FrameError as e:
             report.failed.append(e.as_tuple())
             continue
-        _write_if_changed(out / 'scenes' / f'{name}.json', json.dumps(rec, indent=1) + '\n')
+        write_text_if_changed(out / 'scenes' / f'{name}.json', json.dumps(rec, indent=1) + '\n')
         records[name] = rec
     report.scenes = len(records)
     results: dict[str, dict] = {}
@@ -105,7 +84,7 @@ def convert_depth(nusc: Any, root: Path, out: Path, assignment: dict[str, str], 
         if status != 'ok':
             report.failed.append(payload)
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
             return
         results[payload['scene']] = payload
         report.frames_written += payload['written']
@@ -113,11 +92,11 @@ def convert_depth(nusc: Any, root: Path, out: Path, assignment: dict[str, str], 
         report.failed.extend(payload['failed'])
         if verbose:
             for f in payload['failed']:
-                _log('FAILED {}: {}: {}'.format(*f), bar)
+                log_line('FAILED {}: {}: {}'.format(*f), bar)
 
     tasks = [(str(root), str(out), rec, min_dist, overwrite, verify_images)
              for rec in records.values()]
-    _run_parallel(_depth_task, tasks, workers, 'nuscenes depth', 'scene', progress, handle)
+    run_parallel(_depth_task, tasks, workers, 'nuscenes depth', 'scene', progress, handle)
 
     subsets: dict[str, list[dict]] = {}
     for name, rec in records.items():
@@ -160,7 +139,7 @@ def convert_depth(nusc: Any, root: Path, out: Path, assignment: dict[str, str], 
                                'tags': records[n]['tags'], 'location': records[n]['location'],
                                'num_frames': len(records[n]['frames'])} for n in scene_names},
                 'frames': frames}
-        _write_if_changed(path, json.dumps(info, indent=1) + '\n')
+        write_text_if_changed(path, json.dumps(info, indent=1) + '\n')
     _write_failed(out, report.failed)
     return report
 
@@ -200,7 +179,7 @@ def convert_lidar(nusc: Any, root: Path, out: Path, assignment: dict[str, str], 
         if status != 'ok':
             report.failed.append(payload)
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
             return
         done[payload['scene']] = payload['frames']
         report.frames_written += payload['written']
@@ -209,15 +188,15 @@ def convert_lidar(nusc: Any, root: Path, out: Path, assignment: dict[str, str], 
         points[0] += payload['points']
         if verbose:
             for f in payload['failed']:
-                _log('FAILED {}: {}: {}'.format(*f), bar)
+                log_line('FAILED {}: {}: {}'.format(*f), bar)
 
-    _run_parallel(_lidar_task, tasks, workers, 'nuscenes lidar', 'scene', progress, handle)
+    run_parallel(_lidar_task, tasks, workers, 'nuscenes lidar', 'scene', progress, handle)
     for subset in SUBSET_ORDER:
         names = [f for s in order if assignment[s] == subset for f in done.get(s, [])]
         path = out / 'splits' / f'{subset}.txt'
         if names:
             report.subsets[subset] = len(names)
-            _write_if_changed(path, ''.join(n + '\n' for n in names))
+            write_text_if_changed(path, ''.join(n + '\n' for n in names))
         elif path.exists():
             path.unlink()
     atomic_write_json(out / 'meta.json', {
@@ -295,7 +274,7 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str],
     report = ConvertReport(version=version, split_source=source, warnings=warnings)
     if verbose:
         for w in warnings:
-            _log(f'warning: {w}')
+            log_line(f'warning: {w}')
     out.mkdir(parents=True, exist_ok=True)
     if task in ('depth', 'all'):
         report.tasks['depth'] = convert_depth(

@@ -3,10 +3,7 @@ index it writes (``splits/*.txt``, ``meta.json``, ``failed.txt``)."""
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -16,6 +13,8 @@ import numpy as np
 from geo3d.datasets.scannet_constants import (CLASS_LABELS_20, CLASS_LABELS_200, IGNORE_INDEX,
                                               VALID_CLASS_IDS_20, VALID_CLASS_IDS_200)
 from geo3d.utils.io import atomic_write_json, atomic_write_text, remove_stale_tmp
+
+from ..parallel import log_line, run_parallel
 
 from .common import (CONVERTER_VERSION, SPLITS, TSV_NAME, ConvertReport, InputError, SceneError,
                      SceneResult)
@@ -59,13 +58,6 @@ def _locate(root: Path, scene_id: str, split: str) -> Path | None:
     return None
 
 
-def _mp_context() -> mp.context.BaseContext:
-    # fork is fastest; avoid it when other Python threads exist (fork-with-threads hazards)
-    if 'fork' in mp.get_all_start_methods() and threading.active_count() == 1:
-        return mp.get_context('fork')
-    return mp.get_context('spawn')
-
-
 def _scene_stats(scene_dir: Path) -> SceneResult | None:
     """Recover counts of a scene converted by an earlier run (None if unreadable)."""
     try:
@@ -86,13 +78,6 @@ def _frames_count(scene_dir: Path) -> int | None:
         return int(json.loads((scene_dir / FRAMES_DIR / 'meta.json').read_text())['num_frames'])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _log(msg: str, bar: Any = None) -> None:
-    if bar is not None:
-        bar.write(msg, file=sys.stderr)
-    else:
-        print(msg, file=sys.stderr, flush=True)
 
 
 def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: int = 1,
@@ -165,13 +150,7 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: 
             tasks.append((scene_id, str(scene_dir), split, str(out_scenes), overwrite, frames,
                           frames_only))
 
-    bar = None
-    if progress and tasks:
-        from tqdm import tqdm
-        bar = tqdm(total=len(tasks), desc='scannet', unit='scene', file=sys.stderr,
-                   dynamic_ncols=True)
-
-    def handle(status: str, payload: Any) -> None:
+    def handle(status: str, payload: Any, bar: Any) -> None:
         if status in ('ok', 'frames'):
             res: SceneResult = payload
             if status == 'ok':
@@ -183,28 +162,14 @@ def convert(root: str | os.PathLike[str], out: str | os.PathLike[str], workers: 
             for w in res.warnings:
                 report.warnings.append(f'{res.scene_id}: {w}')
                 if verbose:
-                    _log(f'warning: {res.scene_id}: {w}', bar)
+                    log_line(f'warning: {res.scene_id}: {w}', bar)
         else:
             report.failed.append(payload)
             if verbose:
-                _log('FAILED {}: {}: {}'.format(*payload), bar)
-        if bar is not None:
-            bar.update(1)
+                log_line('FAILED {}: {}: {}'.format(*payload), bar)
 
-    try:
-        if workers == 1 or len(tasks) <= 1:
-            _init_worker(label_map)
-            for task in tasks:
-                handle(*_run_task(task))
-        else:
-            ctx = _mp_context()
-            with ctx.Pool(min(workers, len(tasks)), initializer=_init_worker,
-                          initargs=(label_map,)) as pool:
-                for status, payload in pool.imap_unordered(_run_task, tasks, chunksize=1):
-                    handle(status, payload)
-    finally:
-        if bar is not None:
-            bar.close()
+    run_parallel(_run_task, tasks, workers, 'scannet', 'scene', progress, handle,
+                 initializer=_init_worker, initargs=(label_map,))
 
     # a scene whose frames failed is not done: out of done_before, hence out of the splits
     failed_ids = {f[0] for f in report.failed}
