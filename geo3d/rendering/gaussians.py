@@ -15,10 +15,12 @@ renders colour, expected depth and alpha:
   not ray length; 0 where nothing was hit), ``alpha`` is ``sum_i w_i = 1 - T``;
 - ``backgrounds`` (C, D) or (D,) are added to the colour as ``+ (1 - alpha) * background``.
 
-Backends: ``'gsplat'`` calls ``gsplat.rasterization(..., render_mode='RGB+ED')`` (CUDA only;
-its kernels are JIT-compiled on first use); ``'torch'`` runs :mod:`.torch_rasterizer` on any
-device; ``'auto'`` picks gsplat for float32 CUDA tensors when its extension loads and the torch
-path otherwise. ``RenderOutput.meta['backend']`` says which one ran.
+Backends: ``'gsplat'`` calls ``gsplat.rasterization(..., render_mode='RGB+D')`` and applies
+the 'ED' division and the background here, exactly as its 'RGB+ED' mode and ``backgrounds`` do
+(CUDA only; its kernels are JIT-compiled on first use); ``'torch'`` runs
+:mod:`.torch_rasterizer` on any device; ``'auto'`` picks gsplat for float32 CUDA tensors when
+its extension loads and the torch path otherwise. ``RenderOutput.meta['backend']`` says which
+one ran.
 """
 from __future__ import annotations
 
