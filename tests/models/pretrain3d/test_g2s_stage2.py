@@ -367,3 +367,23 @@ def test_render_gsplat_matches_torch_path() -> None:
     for key in ('rgb', 'alpha', 'depth'):
         assert torch.allclose(getattr(outs['gsplat'], key), getattr(outs['torch'], key),
                               atol=2e-3), key
+
+
+def test_gaussians_and_renders_stay_float32_under_autocast() -> None:
+    from types import SimpleNamespace
+    inp = plane_batch(num_scenes=1, frames=1, points=800)
+    model = make_model()
+    pts = inp['points']
+    with torch.no_grad():
+        feat = model.backbone(pts)[-1].feat
+        g = model.predict_gaussians(pts)
+        ref = model.render(g, inp['camera_to_world'][0], inp['intrinsics'][0], (24, 32))
+        # spconv has no CPU bf16 kernels: feed the head half-precision features directly
+        model.backbone.forward = lambda points: [SimpleNamespace(feat=feat.bfloat16())]
+        with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+            g16 = model.predict_gaussians(pts)
+            out = model.render(g16, inp['camera_to_world'][0], inp['intrinsics'][0], (24, 32))
+    assert g16.means.dtype == torch.float32 and g16.colors.dtype == torch.float32
+    assert out.rgb.dtype == torch.float32
+    assert torch.allclose(out.rgb, ref.rgb, atol=0.05) and torch.allclose(out.depth, ref.depth,
+                                                                          atol=0.05)

@@ -298,8 +298,12 @@ class Gaussian2Scene(BaseModel):
                                f'{self.color_key!r} extra (add it to Collect keys); extras: '
                                f'{sorted(points.extras)}')
             rgb = ((points[self.color_key].to(feat.dtype) + 1.0) * 0.5).clamp(0.0, 1.0)
+        # the head and the renderer run in float32 (gsplat needs it) also under --amp
+        if feat.dtype in (torch.float16, torch.bfloat16):
+            feat = feat.float()
         anchors = voxel_anchors(points.coord.to(feat.dtype), voxel, self.anchor)
-        return self.head(feat, anchors, voxel, rgb)
+        with torch.autocast(device_type=feat.device.type, enabled=False):
+            return self.head(feat, anchors, voxel, None if rgb is None else rgb.to(feat.dtype))
 
     def gaussians(self, points: PointBatch) -> list[Gaussians]:
         """The Gaussians of every scene of the batch."""
@@ -332,11 +336,12 @@ class Gaussian2Scene(BaseModel):
         viewmats = torch.linalg.inv(camera_to_world.to(dtype))
         Ks = render_intrinsics(intrinsics.to(dtype), frame_hw, (h, w))
         cfg = self.render_cfg
-        return rasterize(g.means, g.quats, g.scales, g.opacities, g.colors, viewmats, Ks, w, h,
-                         near_plane=cfg['near_plane'], far_plane=cfg['far_plane'],
-                         eps2d=cfg['eps2d'], backgrounds=self.background.to(dtype),
-                         backend=cfg['backend'], sh_degree=g.sh_degree,
-                         tile_size=cfg['tile_size'], chunk=cfg['chunk'])
+        with torch.autocast(device_type=g.means.device.type, enabled=False):
+            return rasterize(g.means, g.quats, g.scales, g.opacities, g.colors, viewmats, Ks, w,
+                             h, near_plane=cfg['near_plane'], far_plane=cfg['far_plane'],
+                             eps2d=cfg['eps2d'], backgrounds=self.background.to(dtype),
+                             backend=cfg['backend'], sh_degree=g.sh_degree,
+                             tile_size=cfg['tile_size'], chunk=cfg['chunk'])
 
     def targets(self, inputs: Mapping[str, Any], b: int,
                 render_hw: Sequence[int]) -> tuple[Tensor, Tensor]:
