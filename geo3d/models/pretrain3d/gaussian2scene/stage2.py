@@ -62,7 +62,7 @@ LOSS_KEYS = ('rgb_l1', 'rgb_ssim', 'depth', 'geometry', 'opacity_reg', 'scale_re
 DEFAULT_LOSS_WEIGHTS = dict(rgb_l1=0.8, rgb_ssim=0.2, depth=0.1, geometry=0.1, opacity_reg=0.0,
                             scale_reg=0.0)
 DEFAULT_RENDER = dict(width=None, height=None, backend='auto', near_plane=0.05,
-                      far_plane=100.0, eps2d=0.3, tile_size=16, chunk=32,
+                      far_plane=100.0, eps2d=0.3, tile_size=None, chunk=16,
                       background=(0.0, 0.0, 0.0))
 DEFAULT_GEOMETRY = dict(mode='nearest', target='coord', squared=False, backend='auto',
                         chunk=1024)
