@@ -13,8 +13,14 @@
 # * the cost-volume range comes from that teacher: the first step sets it to the teacher's
 #   batch depth range (x0.9 / x1.1), then an EMA (0.99) keeps following it
 #   (bin_warm_start, bin_update='always'); a frozen teacher gives a fixed target;
-# * 224x64 input, batch 4, 8 epochs (304 iterations), ResNet-18 multi-frame encoder from random
-#   initialisation (offline), Adam 3e-4, x0.1 for the last 2 epochs (as the MonoDepth demo);
+# * 224x64 input, batch 4, 8 epochs (304 iterations), Adam 3e-4, x0.1 for the last 2 epochs
+#   (as the MonoDepth demo);
+# * the multi-frame ResNet-18 encoder and decoder start as the teacher (init_from_teacher: its
+#   weights, reduce_conv passing the features through, zero on the cost volume), ProDepth's
+#   auxiliary net too. ManyDepth/ProDepth start from ImageNet instead; from random weights
+#   (offline, no ImageNet) ProDepth's auxiliary depth stayed far from the teacher's for a whole
+#   epoch (no pixel with W > 0.4, so no multi-frame reprojection loss at all). Random init:
+#     --cfg-options model.init_from_teacher=False
 # * loss frames (0, -1, 1, 's') as the MonoDepth demo (the stereo partner has a known pose);
 #   the cost volume matches only frame -1;
 # * test: frames (0, -1), the first frame of the test drive in single-frame mode; metrics on
@@ -31,7 +37,8 @@ model = dict(
     frame_ids=frame_ids,
     teacher_checkpoint='work_dirs/dyn_mono/epoch_8.pth',
     freeze_teacher=True,
-    bin_update='always', bin_warm_start=True)
+    bin_update='always', bin_warm_start=True,
+    init_from_teacher=True)
 custom_hooks = []  # no FreezeTeacherHook: the teacher is frozen from the start
 
 train_dataloader = dict(

@@ -89,6 +89,32 @@ def _load_strict(module: torch.nn.Module, sd: Mapping[str, Tensor], path: str, w
     module.load_state_dict(dict(sd), strict=True)
 
 
+def _copy_into(dst: torch.nn.Module, src: torch.nn.Module, name: str) -> None:
+    """Copy ``src``'s state into ``dst``; every key of ``dst`` must exist in ``src`` with the
+    same shape (``src`` may have more, e.g. decoder heads of more scales)."""
+    own, theirs = dst.state_dict(), src.state_dict()
+    bad = [k for k, v in own.items() if k not in theirs or theirs[k].shape != v.shape]
+    if bad:
+        raise ValueError(f'init_from_teacher: {name} ({type(dst).__name__}) does not have the '
+                         f"teacher's architecture ({type(src).__name__}); keys without a "
+                         f'counterpart: {bad[:5]}')
+    dst.load_state_dict({k: theirs[k] for k in own}, strict=True)
+
+
+@torch.no_grad()
+def _pass_through_init(conv: torch.nn.Conv2d, channels: int) -> None:
+    """A 3x3 conv over ``cat[features (channels), cost]`` that returns the features: identity
+    centre taps on the first ``channels`` inputs, zeros elsewhere, zero bias."""
+    if conv.out_channels != channels or conv.kernel_size != (3, 3):
+        raise ValueError(f'init_from_teacher: expected a 3x3 conv with {channels} outputs, got '
+                         f'{conv}')
+    conv.weight.zero_()
+    idx = torch.arange(channels)
+    conv.weight[idx, idx, 1, 1] = 1.0
+    if conv.bias is not None:
+        conv.bias.zero_()
+
+
 @dataclass
 class TeacherOutput:
     """The single-frame teacher's outputs for one batch.
@@ -150,6 +176,9 @@ class ManyDepth(BaseModel):
             ``bins_warm_started`` (checkpoints, resume).
         motion_masking: ManyDepth's trusted mask in M (off: confidence only).
         predict_teacher: ``predict`` evaluates the single-frame teacher.
+        init_from_teacher: :meth:`init_weights` starts the multi-frame networks as the
+            (loaded) teacher, see :meth:`copy_teacher_weights` (not in ManyDepth / ProDepth,
+            which start from ImageNet; for short runs without ImageNet weights).
         data_preprocessor: default ``MultiFrameDataPreprocessor``.
         init_cfg: mmengine init config.
 
@@ -177,7 +206,8 @@ class ManyDepth(BaseModel):
                  zero_cost_volume_prob: float = 0.25,
                  bin_update: Literal['until_frozen', 'always'] = 'until_frozen',
                  bin_warm_start: bool = False, motion_masking: bool = True,
-                 predict_teacher: bool = False, data_preprocessor: dict | Any | None = None,
+                 predict_teacher: bool = False, init_from_teacher: bool = False,
+                 data_preprocessor: dict | Any | None = None,
                  init_cfg: dict | None = None) -> None:
         if data_preprocessor is None or isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(
@@ -234,6 +264,7 @@ class ManyDepth(BaseModel):
         self.register_buffer('bins_warm_started', torch.tensor(False))
         self.motion_masking = bool(motion_masking)
         self.predict_teacher = bool(predict_teacher)
+        self.init_from_teacher = bool(init_from_teacher)
         self.teacher_checkpoint = teacher_checkpoint
         self.teacher_frozen = False
         if freeze_teacher is None:
@@ -287,10 +318,23 @@ class ManyDepth(BaseModel):
         return self
 
     def init_weights(self) -> None:
-        """mmengine's initialisation, then the teacher checkpoint (when given)."""
+        """mmengine's initialisation, then the teacher checkpoint (when given), then (with
+        ``init_from_teacher``) the multi-frame networks from the teacher."""
         super().init_weights()
         if self.teacher_checkpoint:
             self.load_teacher(self.teacher_checkpoint)
+        if self.init_from_teacher:
+            self.copy_teacher_weights()
+
+    def copy_teacher_weights(self) -> None:
+        """Start the multi-frame network as the teacher: its encoder and decoder get the
+        teacher's weights (same architecture needed) and ``reduce_conv`` passes the matching
+        features through unchanged (identity on them, zero on the cost volume), so the
+        multi-frame prediction equals the teacher's until training uses the cost volume.
+        Not in ManyDepth (ImageNet init there); for short runs without ImageNet weights."""
+        _copy_into(self.encoder.encoder, self.teacher.encoder, 'encoder.encoder')
+        _copy_into(self.depth_decoder, self.teacher.depth_decoder, 'depth_decoder')
+        _pass_through_init(self.encoder.reduce_conv[0], self.encoder.matching_channels)
 
     @staticmethod
     def read_checkpoint(path: str) -> dict[str, Tensor]:

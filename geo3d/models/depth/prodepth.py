@@ -38,7 +38,8 @@ from torch import Tensor
 from geo3d.registry import MODELS
 from geo3d.structures.camera import disp_to_depth
 
-from .manydepth import ManyDepth, MultiFrameOutput, TeacherOutput, _load_strict
+from .manydepth import (ManyDepth, MultiFrameOutput, TeacherOutput, _copy_into,
+                        _load_strict, _pass_through_init)
 from .monodepth import _fill, _merge
 from .multiframe_loss import reprojection_error
 from .pcvm import static_probability
@@ -122,6 +123,15 @@ class ProDepth(ManyDepth):
     def _default_loss(self) -> dict:
         """ProDepth's fixed code: consistency on the scale-0 scaled disparity, x 0.1."""
         return dict(consistency_weight=0.1, consistency_on='disparity', consistency_scales='first')
+
+    def copy_teacher_weights(self) -> None:
+        """As :meth:`ManyDepth.copy_teacher_weights`, and the auxiliary net too (its encoder
+        and decoder from the teacher's, its fusion conv passing the matching features through),
+        so that the auxiliary depth starts equal to the teacher's (W = 1)."""
+        super().copy_teacher_weights()
+        _copy_into(self.aux_depth.encoder, self.teacher.encoder, 'aux_depth.encoder')
+        _copy_into(self.aux_depth.decoder, self.teacher.depth_decoder, 'aux_depth.decoder')
+        _pass_through_init(self.aux_depth.fuse.conv, self.aux_depth.matching_channels)
 
     def load_teacher(self, path: str) -> None:
         """As :meth:`ManyDepth.load_teacher`; a checkpoint that also holds ``mono_uncert.*``

@@ -311,9 +311,12 @@ def test_configs_build(name):
     assert cfg.test_dataloader.dataset.missing_frame == 'zeros'
     if name == 'manydepth_kitti':
         assert not model.teacher_frozen and cfg.custom_hooks[0]['epoch'] == 15
+        from geo3d.registry import HOOKS
+        assert HOOKS.build(cfg.custom_hooks[0]).epoch == 15
         assert (model.static_camera_prob, model.zero_cost_volume_prob) == (0.25, 0.25)
     else:
         assert model.teacher_frozen and model.teacher_checkpoint.endswith('epoch_8.pth')
+        assert model.init_from_teacher and cfg.test_evaluator.regions == ('dynamic',)
         assert cfg.train_dataloader.dataset.frame_ids == (0, -1, 1, 's')
 
 
@@ -324,3 +327,25 @@ def test_missing_frame_metainfo_is_read_per_sample(base):
     s = [BaseDataElement(metainfo={}), BaseDataElement(metainfo={'missing_frames': [-1]})]
     assert model._missing(frames, -1, s).tolist() == [True, True]
     assert model._missing(frames, -1, None).tolist() == [True, False]
+
+
+def test_init_from_teacher_starts_the_multi_frame_net_as_the_teacher(tmp_path):
+    torch.manual_seed(3)
+    mono = MonoDepth(encoder=TINY, pose_encoder=TINY, depth_decoder=DEC)
+    path = tmp_path / 'mono.pth'
+    torch.save({'state_dict': mono.state_dict()}, path)
+    model = make(teacher_checkpoint=str(path), init_from_teacher=True)
+    model.init_weights()
+    model.eval()
+    inputs = batch(frame_ids=(0, -1))
+    with torch.no_grad():
+        multi = model.predict_disparities(inputs, samples(2, (0, -1)))
+        teacher = mono.eval().predict_disparities(inputs['color'][0][:, 0])
+    for s in range(4):
+        torch.testing.assert_close(multi[s], teacher[s])
+    w = model.encoder.reduce_conv[0].weight.detach()
+    assert float(w[:, 8:].abs().sum()) == 0  # the cost-volume channels start at zero
+    with pytest.raises(ValueError, match='init_from_teacher: encoder.encoder'):
+        make(init_from_teacher=True, encoder=dict(
+            encoder=dict(TINY, widths=(8, 8, 16, 16, 16)),
+            cost_volume=dict(type='PlaneSweepCostVolume', num_bins=BINS))).copy_teacher_weights()

@@ -273,10 +273,26 @@ def test_configs_build(name):
     assert model.aux_weight == 0.3 and model.pcvm.var_scale == 20.0
     if name == 'prodepth_kitti_demo':
         assert cfg.test_evaluator.regions == ('dynamic',)
-        assert model.scales == (0, 1, 2, 3) and cv.adaptive_range
+        assert model.scales == (0, 1, 2, 3) and cv.adaptive_range and model.init_from_teacher
     else:
         assert type(model.encoder.encoder).__name__ == 'LiteMonoEncoder'
         assert model.encoder.encoder.variant == 'lite-mono-8m' and model.scales == (0, 1, 2)
         assert not cv.adaptive_range
         want = (0.12, 6.92) if name == 'prodepth_kitti' else (0.13, 5.17)
         assert (float(cv.min_depth_bin), float(cv.max_depth_bin)) == pytest.approx(want)
+
+
+def test_init_from_teacher_gives_a_static_start(tmp_path):
+    torch.manual_seed(3)
+    mono = MonoDepth(encoder=TINY, pose_encoder=TINY, depth_decoder=DEC)
+    path = tmp_path / 'mono.pth'
+    torch.save({'state_dict': mono.state_dict()}, path)
+    model = make(teacher_checkpoint=str(path), init_from_teacher=True)
+    model.init_weights()
+    model.eval()
+    seen = capture(model)
+    with torch.no_grad():
+        losses = model(batch(), samples(2), mode='loss')
+    torch.testing.assert_close(seen['aux'], seen['teacher'][('disp', 0)])
+    torch.testing.assert_close(seen['disps'][('disp', 0)], seen['teacher'][('disp', 0)])
+    assert float(losses['static_fraction']) == 1.0  # W = 1: every pixel starts static
