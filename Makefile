@@ -19,8 +19,16 @@ DEMO_THREADS ?= 1
 DEPTH_RAW ?= data/kitti_raw_demo
 DEPTH_OUT ?= data/kitti_demo
 DEPTH_WORK ?= work_dirs/demo_monodepth
+# demo drives with moving cars (multi-frame and Robust-Depth demos; paths the demo configs name)
+DYN_RAW ?= data/kitti_raw_dyn
+DYN_OUT ?= data/kitti_dyn
+DYN_TEACHER ?= work_dirs/dyn_mono
+# ScanNet demo rooms with rendered RGB-D frames (Gaussian2Scene demo)
+G2S_RAW ?= data/scannet_raw_frames
+G2S_OUT ?= data/scannet_frames
 
-.PHONY: install demo demo-seg test bench clean-demo demo-depth clean-demo-depth
+.PHONY: install demo demo-seg test bench clean-demo demo-depth clean-demo-depth demo-multiframe \
+	demo-robust demo-g2s
 
 install: $(STAMP)
 
@@ -80,3 +88,47 @@ demo-depth: $(STAMP)
 
 clean-demo-depth:
 	rm -rf $(DEPTH_RAW) $(DEPTH_OUT) $(DEPTH_WORK)
+
+# Multi-frame depth on demo drives with 3 moving cars: MonoDepth teacher -> ManyDepth and ProDepth
+# (both start from the frozen teacher) -> AbsRel on all pixels and on the moving cars.
+$(DYN_OUT)/splits/auto/test_info.json:
+	$(PY) tools/make_demo_data.py --kind kitti --out $(DYN_RAW) --moving-objects 3
+	$(PY) data_converters/kitti.py --root $(DYN_RAW) --out $(DYN_OUT) --workers 2
+
+$(DYN_TEACHER)/epoch_8.pth: | $(DYN_OUT)/splits/auto/test_info.json
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/monodepth_kitti_demo.py --work-dir $(DYN_TEACHER) \
+	  --cfg-options train_dataloader.dataset.data_root=$(DYN_OUT) test_dataloader.dataset.data_root=$(DYN_OUT)
+
+demo-multiframe: $(STAMP) $(DYN_OUT)/splits/auto/test_info.json $(DYN_TEACHER)/epoch_8.pth
+	@for m in manydepth prodepth; do \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/$${m}_kitti_demo.py --work-dir work_dirs/dyn_$$m \
+	    --cfg-options model.teacher_checkpoint=$(DYN_TEACHER)/epoch_8.pth || exit 1; done
+	@for m in manydepth prodepth; do echo "== demo-multiframe: $$m (abs_rel/dynamic = on the moving cars) =="; \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/test.py configs/$${m}_kitti_demo.py work_dirs/dyn_$$m/epoch_8.pth \
+	    --work-dir work_dirs/dyn_$$m/test || exit 1; done
+
+# Robust-Depth vs its MonoDepth baseline (same data and schedule) on corrupted copies of the
+# demo test drive (the demo's rendered depth drives fog/rain/snow, identical for both models).
+demo-robust: $(STAMP) $(DYN_OUT)/splits/auto/test_info.json $(DYN_TEACHER)/epoch_8.pth
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/robust_depth_kitti_demo.py --work-dir work_dirs/dyn_robust
+	@for run in $(DYN_TEACHER):monodepth work_dirs/dyn_robust:robust_depth; do dir=$${run%%:*}; cfg=$${run##*:}; \
+	  echo "== demo-robust: $$cfg =="; \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/eval_corruptions.py configs/$${cfg}_kitti_demo.py $$dir/epoch_8.pth \
+	    --depth-source demo --out $$dir/corruptions.md --json $$dir/corruptions.json \
+	    --cfg-options test_dataloader.dataset.data_root=$(DYN_OUT) || exit 1; done
+
+# Gaussian2Scene on demo rooms with rendered RGB-D frames: stage 1 (RGB-D + point MAE) -> stage 2
+# (per-point Gaussians rendered into the frames; held-out PSNR logged) -> render PNG -> linear
+# probe of the stage-2 backbone.
+demo-g2s: $(STAMP)
+	$(PY) tools/make_demo_data.py --out $(G2S_RAW) --frames 30
+	$(PY) data_converters/scannet.py --root $(G2S_RAW) --out $(G2S_OUT) --workers 2 --frames-every 1
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/gaussian2scene_stage1_scannet_demo.py --work-dir work_dirs/g2s_stage1_demo
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/gaussian2scene_scannet_demo.py --work-dir work_dirs/g2s_demo \
+	  --cfg-options load_from=work_dirs/g2s_stage1_demo/epoch_100.pth
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/render_gaussians.py configs/gaussian2scene_scannet_demo.py \
+	  work_dirs/g2s_demo/epoch_40.pth --out work_dirs/g2s_demo/renders.png
+	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/linear_probe.py configs/linear_probe_scannet_demo.py \
+	  --checkpoint work_dirs/g2s_demo/epoch_40.pth --cached --result-json work_dirs/g2s_demo/probe.json \
+	  --work-dir work_dirs/g2s_demo/probe \
+	  --cfg-options train_dataloader.dataset.data_root=$(G2S_OUT) val_dataloader.dataset.data_root=$(G2S_OUT)
