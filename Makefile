@@ -107,15 +107,16 @@ demo-multiframe: $(STAMP) $(DYN_OUT)/splits/auto/test_info.json $(DYN_TEACHER)/e
 	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/test.py configs/$${m}_kitti_demo.py work_dirs/dyn_$$m/epoch_8.pth \
 	    --work-dir work_dirs/dyn_$$m/test || exit 1; done
 
-# Robust-Depth vs its MonoDepth baseline (same data and schedule) on corrupted copies of the
-# demo test drive (the demo's rendered depth drives fog/rain/snow, identical for both models).
-demo-robust: $(STAMP) $(DYN_OUT)/splits/auto/test_info.json $(DYN_TEACHER)/epoch_8.pth
-	OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/robust_depth_kitti_demo.py --work-dir work_dirs/dyn_robust
-	@for run in $(DYN_TEACHER):monodepth work_dirs/dyn_robust:robust_depth; do dir=$${run%%:*}; cfg=$${run##*:}; \
-	  echo "== demo-robust: $$cfg =="; \
-	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/eval_corruptions.py configs/$${cfg}_kitti_demo.py $$dir/epoch_8.pth \
-	    --depth-source demo --out $$dir/corruptions.md --json $$dir/corruptions.json \
-	    --cfg-options test_dataloader.dataset.data_root=$(DYN_OUT) || exit 1; done
+# Robust-Depth vs its MonoDepth baseline (same data, 16-epoch schedule and seed) on corrupted copies
+# of the demo test drive (the demo's rendered depth drives fog/rain/snow, identical for both).
+demo-robust: $(STAMP) $(DYN_OUT)/splits/auto/test_info.json
+	@for cfg in monodepth_kitti_dyn_16e robust_depth_kitti_16e; do \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/train.py configs/$${cfg}_demo.py --work-dir work_dirs/$$cfg || exit 1; done
+	@for sev in 3 5; do for cfg in monodepth_kitti_dyn_16e robust_depth_kitti_16e; do \
+	  echo "== demo-robust: $$cfg, severity $$sev =="; \
+	  OMP_NUM_THREADS=$(DEMO_THREADS) $(PY) tools/eval_corruptions.py configs/$${cfg}_demo.py work_dirs/$$cfg/epoch_16.pth \
+	    --depth-source demo --severity $$sev --out work_dirs/$$cfg/corruptions_s$$sev.md \
+	    --json work_dirs/$$cfg/corruptions_s$$sev.json || exit 1; done; done
 
 # Gaussian2Scene on demo rooms with rendered RGB-D frames: stage 1 (RGB-D + point MAE) -> stage 2
 # (per-point Gaussians rendered into the frames; held-out PSNR logged) -> render PNG -> linear
