@@ -28,6 +28,7 @@ from geo3d.registry import MODELS
 from geo3d.structures import PointBatch
 
 from .cross_modal import PointPixelAlignment, project_to_frames
+from .frames_input import frame_tensor
 from .image_mae import ImageMAE, ImageMAEOutput
 from .point_mae import MaskedVoxelHead, VoxelPatchMasking
 
@@ -37,16 +38,7 @@ LOSS_KEYS = ('image', 'point', 'align')
 
 
 def _frame_tensor(inputs: Mapping[str, Any], key: str, shape: Sequence[int | None]) -> Tensor:
-    if key not in inputs:
-        raise KeyError(f'Gaussian2SceneMAE needs inputs[{key!r}] (ScanNetFramesDataset with '
-                       f'scannet_frames_collate); got keys {sorted(inputs)}')
-    t = inputs[key]
-    if not isinstance(t, Tensor) or t.ndim != len(shape) or any(
-            s is not None and s != d for s, d in zip(shape, t.shape)):
-        want = '(' + ', '.join('*' if s is None else str(s) for s in shape) + ')'
-        got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-        raise ValueError(f'inputs[{key!r}] must have shape {want}, got {got}')
-    return t
+    return frame_tensor(inputs, key, shape, 'Gaussian2SceneMAE')
 
 
 @MODELS.register_module()

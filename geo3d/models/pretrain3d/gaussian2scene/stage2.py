@@ -51,6 +51,7 @@ from geo3d.registry import MODELS
 from geo3d.rendering import RenderOutput, rasterize
 from geo3d.structures import PointBatch, offset_to_batch
 
+from .frames_input import frame_tensor
 from .gaussian_head import Gaussians
 from .render_losses import (chamfer_distance, depth_l1_loss, point_to_set_distance,
                             rgb_l1_loss, rgb_ssim_loss)
@@ -167,16 +168,7 @@ def select_rows(points: PointBatch, keep: Tensor) -> PointBatch:
 
 
 def _frames(inputs: Mapping[str, Any], key: str, shape: Sequence[int | None]) -> Tensor:
-    if key not in inputs:
-        raise KeyError(f'Gaussian2Scene needs inputs[{key!r}] (ScanNetFramesDataset with '
-                       f'scannet_frames_collate); got keys {sorted(inputs)}')
-    t = inputs[key]
-    if not isinstance(t, Tensor) or t.ndim != len(shape) or any(
-            s is not None and s != d for s, d in zip(shape, t.shape)):
-        want = '(' + ', '.join('*' if s is None else str(s) for s in shape) + ')'
-        got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-        raise ValueError(f'inputs[{key!r}] must have shape {want}, got {got}')
-    return t
+    return frame_tensor(inputs, key, shape, 'Gaussian2Scene')
 
 
 @MODELS.register_module()
